@@ -1,0 +1,349 @@
+#include "session/detail/session_core.hpp"
+
+#include <algorithm>
+#include <random>
+
+#include "tabula/core/errors.hpp"
+#include "tabula/memory/cuda_resource.hpp"
+
+namespace tabula::detail {
+
+namespace {
+
+std::unique_ptr<MemoryResource> make_base_resource(Device device) {
+  if (device.is_cuda()) return std::make_unique<CudaResource>(device);
+  return std::make_unique<HostResource>();
+}
+
+std::uint64_t initial_seed(const SessionOptions& options) {
+  if (options.seed) return *options.seed;
+  if (auto seed = SessionList::instance().default_seed()) return *seed;
+  std::random_device device;
+  return (std::uint64_t{device()} << 32) | device();
+}
+
+}  // namespace
+
+SessionCore::DevicePool::DevicePool(Device device, std::size_t limit_bytes,
+                                    const PoolOptions& options)
+    : base(make_base_resource(device)),
+      stats(*base),
+      limit(stats, limit_bytes),
+      pool(limit, options) {}
+
+SessionCore::SessionCore(SessionOptions options)
+    : options_(std::move(options)), rng_(initial_seed(options_)) {}
+
+SessionCore::~SessionCore() {
+  clear();
+  detach();
+}
+
+void SessionCore::detach() noexcept {
+  std::lock_guard lock(mutex_);
+  if (!attached_) return;
+  attached_ = false;
+  SessionList::instance().remove(this);
+}
+
+// ---- allocation -------------------------------------------------------------------------
+
+SessionCore::DevicePool& SessionCore::pool_for(Device device) {
+  if (!attached_) {
+    SessionList::instance().add(shared_from_this());
+    attached_ = true;
+  }
+  auto& slot = pools_[device];
+  if (!slot) slot = std::make_unique<DevicePool>(device, options_.memory_limit, options_.pool);
+  return *slot;
+}
+
+SessionCore::DevicePool* SessionCore::find_pool(Device device) const noexcept {
+  auto it = pools_.find(device);
+  return it == pools_.end() ? nullptr : it->second.get();
+}
+
+std::shared_ptr<Storage> SessionCore::allocate(std::size_t bytes, Device device,
+                                               Category category,
+                                               std::string_view name_prefix) {
+  std::unique_lock lock(mutex_);
+  DevicePool& dp = pool_for(device);
+  void* data = nullptr;
+  try {
+    data = dp.pool.allocate(bytes);
+  } catch (const OutOfMemory&) {
+    // The pool already gave back its own free segments and retried. Other sessions on the
+    // device may be caching what the OS or driver needs; ask them, then try once more.
+    // Our lock is dropped meanwhile: taking another session's lock while holding ours could
+    // deadlock with that session doing the same.
+    lock.unlock();
+    for (const auto& other : SessionList::instance().snapshot())
+      if (other.get() != this) other->release_cached(device);
+    lock.lock();
+    try {
+      data = dp.pool.allocate(bytes);
+    } catch (const OutOfMemory& second) {
+      throw OutOfMemory(out_of_memory_message(bytes, device, category, name_prefix,
+                                              second.what()),
+                        bytes, options_.memory_limit);
+    }
+  }
+  std::shared_ptr<Storage> storage;
+  try {
+    storage = std::make_shared<Storage>(shared_from_this(), data, bytes, device, category,
+                                        names_.next(name_prefix));
+  } catch (...) {
+    dp.pool.deallocate(data, bytes);
+    throw;
+  }
+  const std::size_t accounted = PoolResource::block_size(bytes);
+  dp.current[category] += accounted;
+  dp.peak_by_category[category] = std::max(dp.peak_by_category[category], dp.current[category]);
+  dp.peak = std::max(dp.peak, dp.current.total());
+  SessionList::instance().add_bytes(device, accounted);
+  register_locked(*storage);
+  return storage;
+}
+
+void SessionCore::release(Storage& storage) noexcept {
+  std::lock_guard lock(mutex_);
+  release_locked(storage);
+}
+
+void SessionCore::release_locked(Storage& storage) noexcept {
+  // A stale storage gave its bytes back when the session was cleared.
+  if (storage.stale()) return;
+  DevicePool* dp = find_pool(storage.device());
+  void* data = storage.take_data();
+  unregister_locked(storage);
+  if (dp == nullptr || data == nullptr) return;
+  dp->pool.deallocate(data, storage.nbytes());
+  const std::size_t accounted = PoolResource::block_size(storage.nbytes());
+  dp->current[storage.category()] -= accounted;
+  SessionList::instance().sub_bytes(storage.device(), accounted);
+}
+
+// ---- registry ---------------------------------------------------------------------------
+
+void SessionCore::register_locked(Tracked& object) noexcept {
+  object.registry_prev_ = registry_tail_;
+  object.registry_next_ = nullptr;
+  if (registry_tail_ != nullptr) registry_tail_->registry_next_ = &object;
+  else registry_head_ = &object;
+  registry_tail_ = &object;
+  ++registry_size_;
+}
+
+void SessionCore::unregister_locked(Tracked& object) noexcept {
+  if (object.registry_prev_ == nullptr && registry_head_ != &object) return;  // not listed
+  if (object.registry_prev_ != nullptr) object.registry_prev_->registry_next_ = object.registry_next_;
+  else registry_head_ = object.registry_next_;
+  if (object.registry_next_ != nullptr) object.registry_next_->registry_prev_ = object.registry_prev_;
+  else registry_tail_ = object.registry_prev_;
+  object.registry_prev_ = object.registry_next_ = nullptr;
+  --registry_size_;
+}
+
+void SessionCore::track(Tracked& object) {
+  std::lock_guard lock(mutex_);
+  register_locked(object);
+}
+
+void SessionCore::untrack(Tracked& object) noexcept {
+  std::lock_guard lock(mutex_);
+  unregister_locked(object);
+}
+
+std::vector<LiveObject> SessionCore::live_objects() const {
+  std::lock_guard lock(mutex_);
+  std::vector<LiveObject> rows;
+  rows.reserve(registry_size_);
+  for (const Tracked* t = registry_head_; t != nullptr; t = t->registry_next_)
+    rows.push_back(t->describe());
+  return rows;
+}
+
+// ---- clearing ---------------------------------------------------------------------------
+
+void SessionCore::clear() noexcept {
+  std::lock_guard lock(mutex_);
+  // invalidate() unlinks the object, so always take the head.
+  while (registry_head_ != nullptr) {
+    Tracked* object = registry_head_;
+    object->invalidate();
+    if (registry_head_ == object) unregister_locked(*object);
+  }
+  for (auto& [device, dp] : pools_) dp->pool.release();
+  names_.reset();
+  ++clear_count_;
+}
+
+std::size_t SessionCore::clear_count() const noexcept {
+  std::lock_guard lock(mutex_);
+  return clear_count_;
+}
+
+// ---- figures ----------------------------------------------------------------------------
+
+MemoryInfo SessionCore::memory_info(Device device) const {
+  std::lock_guard lock(mutex_);
+  MemoryInfo info;
+  info.device = device;
+  info.limit = options_.memory_limit;
+  for (const Tracked* t = registry_head_; t != nullptr; t = t->registry_next_)
+    if (t->describe().device == device) ++info.live_objects;
+  const DevicePool* dp = find_pool(device);
+  if (dp == nullptr) return info;
+  const PoolStats stats = dp->pool.stats();
+  info.current = stats.current;
+  info.peak = dp->peak;
+  info.reserved = stats.reserved;
+  info.by_category = dp->current;
+  info.peak_by_category = dp->peak_by_category;
+  info.allocations = stats.allocations;
+  info.upstream_allocations = stats.upstream_allocations;
+  return info;
+}
+
+void SessionCore::reset_peak(Device device) noexcept {
+  std::lock_guard lock(mutex_);
+  if (DevicePool* dp = find_pool(device)) {
+    dp->peak = dp->current.total();
+    dp->peak_by_category = dp->current;
+    dp->pool.reset_peak();
+  }
+}
+
+void SessionCore::reset_peak_all() noexcept {
+  std::vector<Device> devices;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [device, dp] : pools_) devices.push_back(device);
+  }
+  for (Device d : devices) reset_peak(d);
+}
+
+std::size_t SessionCore::release_cached(Device device) noexcept {
+  std::lock_guard lock(mutex_);
+  DevicePool* dp = find_pool(device);
+  return dp == nullptr ? 0 : dp->pool.release();
+}
+
+std::size_t SessionCore::release_cached_all() noexcept {
+  std::lock_guard lock(mutex_);
+  std::size_t released = 0;
+  for (auto& [device, dp] : pools_) released += dp->pool.release();
+  return released;
+}
+
+std::string SessionCore::out_of_memory_message(std::size_t bytes, Device device,
+                                               Category category, std::string_view name,
+                                               const std::string& cause) const {
+  std::string m = "out of memory on " + device.str() + " in session '" + options_.name +
+                  "': cannot allocate " + format_bytes(bytes) + " (" + std::to_string(bytes) +
+                  " bytes) for " + std::string(name_of(category)) + " '" + std::string(name) +
+                  "'; limit ";
+  m += options_.memory_limit ? format_bytes(options_.memory_limit) + " (" +
+                                   std::to_string(options_.memory_limit) + " bytes)"
+                             : std::string("none");
+  const DevicePool* dp = find_pool(device);
+  const CategoryBytes in_use = dp ? dp->current : CategoryBytes{};
+  m += "; in use " + format_bytes(in_use.total()) + ":";
+  for (Category c : kAllCategories)
+    m += std::string(" ") + std::string(name_of(c)) + " " + format_bytes(in_use[c]) +
+         (c == Category::other ? "" : ",");
+  if (dp) m += "; reserved " + format_bytes(dp->pool.stats().reserved);
+  std::vector<LiveObject> holders;
+  for (const Tracked* t = registry_head_; t != nullptr; t = t->registry_next_) {
+    LiveObject row = t->describe();
+    if (row.device == device) holders.push_back(std::move(row));
+  }
+  constexpr std::size_t kShown = 5;
+  std::partial_sort(holders.begin(), holders.begin() + std::min(kShown, holders.size()),
+                    holders.end(),
+                    [](const LiveObject& a, const LiveObject& b) { return a.bytes > b.bytes; });
+  m += "; largest holders:";
+  if (holders.empty()) m += " none";
+  for (std::size_t i = 0; i < std::min(kShown, holders.size()); ++i)
+    m += std::string(i ? ", " : " ") + holders[i].name + " (" +
+         std::string(name_of(holders[i].category)) + ", " + format_bytes(holders[i].bytes) + ")";
+  m += "; cause: " + cause;
+  return m;
+}
+
+// ---- names and randomness ---------------------------------------------------------------
+
+std::string SessionCore::unique_name(std::string_view prefix) {
+  std::lock_guard lock(mutex_);
+  return names_.next(prefix);
+}
+
+void SessionCore::set_seed(std::uint64_t seed) {
+  std::lock_guard lock(mutex_);
+  rng_.seed(seed);
+}
+
+// ---- the list of sessions ---------------------------------------------------------------
+
+SessionList& SessionList::instance() noexcept {
+  // Never destroyed: sessions and stale handles may outlive any static destructor order.
+  static SessionList* list = new SessionList;
+  return *list;
+}
+
+void SessionList::add(const std::shared_ptr<SessionCore>& core) {
+  std::lock_guard lock(mutex_);
+  sessions_.push_back(core);
+}
+
+void SessionList::remove(const SessionCore* core) noexcept {
+  std::lock_guard lock(mutex_);
+  std::erase_if(sessions_, [core](const std::weak_ptr<SessionCore>& w) {
+    auto s = w.lock();
+    return s == nullptr || s.get() == core;
+  });
+}
+
+std::vector<std::shared_ptr<SessionCore>> SessionList::snapshot() const {
+  std::lock_guard lock(mutex_);
+  std::vector<std::shared_ptr<SessionCore>> out;
+  for (const auto& w : sessions_)
+    if (auto s = w.lock()) out.push_back(std::move(s));
+  return out;
+}
+
+void SessionList::add_bytes(Device device, std::size_t bytes) noexcept {
+  std::lock_guard lock(mutex_);
+  Ledger& l = ledgers_[device];
+  l.current += bytes;
+  l.peak = std::max(l.peak, l.current);
+}
+
+void SessionList::sub_bytes(Device device, std::size_t bytes) noexcept {
+  std::lock_guard lock(mutex_);
+  ledgers_[device].current -= bytes;
+}
+
+std::size_t SessionList::device_peak(Device device) const noexcept {
+  std::lock_guard lock(mutex_);
+  auto it = ledgers_.find(device);
+  return it == ledgers_.end() ? 0 : it->second.peak;
+}
+
+void SessionList::reset_device_peak(Device device) noexcept {
+  std::lock_guard lock(mutex_);
+  auto it = ledgers_.find(device);
+  if (it != ledgers_.end()) it->second.peak = it->second.current;
+}
+
+std::optional<std::uint64_t> SessionList::default_seed() const {
+  std::lock_guard lock(mutex_);
+  return default_seed_;
+}
+
+void SessionList::set_default_seed(std::uint64_t seed) {
+  std::lock_guard lock(mutex_);
+  default_seed_ = seed;
+}
+
+}  // namespace tabula::detail
