@@ -1,13 +1,13 @@
 #include "tabula/memory/memory_resource.hpp"
 
-#include <bit>
+#include "memory/detail/align.hpp"
 
 #include "tabula/core/errors.hpp"
 
 namespace tabula {
 
 void* MemoryResource::allocate(std::size_t bytes, std::size_t alignment) {
-  TABULA_EXPECT(std::has_single_bit(alignment), InvalidArgument,
+  TABULA_EXPECT(detail::is_power_of_two(alignment), InvalidArgument,
                 "allocation alignment on " << device_.str(), "a power of two", alignment);
   return do_allocate(bytes == 0 ? 1 : bytes, alignment);
 }

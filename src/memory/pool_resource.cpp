@@ -21,6 +21,7 @@ struct PoolResource::Block {
   Block* next = nullptr;  // neighbour at higher address in the same segment
   Block* bin_prev = nullptr;
   Block* bin_next = nullptr;
+  std::uint32_t bin = 0;  // the bin it sits in while free
   bool free = false;
 };
 
@@ -59,7 +60,7 @@ PoolResource::PoolResource(MemoryResource& upstream, PoolOptions options)
       upstream_(upstream),
       options_(options),
       used_(std::make_unique<detail::PointerMap<Block*>>()) {
-  TABULA_EXPECT(std::has_single_bit(options.large_segment_granularity), InvalidArgument,
+  TABULA_EXPECT(detail::is_power_of_two(options.large_segment_granularity), InvalidArgument,
                 "PoolOptions::large_segment_granularity", "a power of two",
                 options.large_segment_granularity);
   TABULA_EXPECT(options.small_request_limit <= options.small_segment_size, InvalidArgument,
@@ -79,6 +80,7 @@ PoolResource::~PoolResource() {
 
 void PoolResource::insert_free(Block* block) noexcept {
   const std::size_t bin = bin_of(block->size);
+  block->bin = static_cast<std::uint32_t>(bin);
   block->free = true;
   block->bin_prev = nullptr;
   block->bin_next = bins_[bin];
@@ -89,7 +91,7 @@ void PoolResource::insert_free(Block* block) noexcept {
 }
 
 void PoolResource::remove_free(Block* block) noexcept {
-  const std::size_t bin = bin_of(block->size);
+  const std::size_t bin = block->bin;
   if (block->bin_prev != nullptr) {
     block->bin_prev->bin_next = block->bin_next;
   } else {
@@ -137,18 +139,22 @@ PoolResource::Block* PoolResource::find_fit(std::size_t size,
 
 // ---- block records ----------------------------------------------------------------------
 
-PoolResource::Block* PoolResource::new_block() {
-  if (spare_blocks_ == nullptr) {
-    auto chunk = std::make_unique<Block[]>(kBlocksPerChunk);
-    for (std::size_t i = 0; i < kBlocksPerChunk; ++i) {
-      chunk[i].next = spare_blocks_;
-      spare_blocks_ = &chunk[i];
-    }
-    block_chunks_.push_back(std::move(chunk));
+void PoolResource::reserve_blocks(std::size_t count) {
+  std::size_t spare = 0;
+  for (Block* b = spare_blocks_; b != nullptr && spare < count; b = b->next) ++spare;
+  if (spare >= count) return;
+  auto chunk = std::make_unique<Block[]>(kBlocksPerChunk);
+  for (std::size_t i = 0; i < kBlocksPerChunk; ++i) {
+    chunk[i].next = spare_blocks_;
+    spare_blocks_ = &chunk[i];
   }
+  block_chunks_.push_back(std::move(chunk));
+}
+
+PoolResource::Block* PoolResource::new_block() noexcept {
+  // reserve_blocks() was called first; the spare list is never empty here.
   Block* b = spare_blocks_;
   spare_blocks_ = b->next;
-  *b = Block{};
   return b;
 }
 
@@ -188,7 +194,9 @@ PoolResource::Block* PoolResource::grow(std::size_t size, std::size_t alignment)
     segment->size = segment_size;
     segment->alignment = alignment;
     segments_.reserve(segments_.size() + 1);
+    reserve_blocks(1);
     Block* block = new_block();
+    *block = Block{};
     block->ptr = segment->base;
     block->size = segment_size;
     block->segment = segment.get();
@@ -206,40 +214,32 @@ PoolResource::Block* PoolResource::grow(std::size_t size, std::size_t alignment)
 }
 
 void* PoolResource::carve(Block* block, std::size_t size, std::size_t alignment) {
-  // Take both split records first so that nothing below can fail half-way.
-  Block* front = new_block();
-  Block* tail;
-  try {
-    tail = new_block();
-  } catch (...) {
-    delete_block(front);
-    throw;
-  }
+  // Make sure the (at most two) split records and the map slot exist before touching the
+  // block, so that nothing below can fail half-way.
+  reserve_blocks(2);
   used_->reserve_one_more();
 
   remove_free(block);
   if (const std::size_t pad = padding_for(block->ptr, alignment); pad > 0) {
     // The aligned start lies inside; the bytes before it stay free as a block of their own.
-    *front = Block{block->ptr, pad, block->segment, block->prev, block, nullptr, nullptr, false};
+    Block* front = new_block();
+    *front = Block{block->ptr, pad, block->segment, block->prev, block, nullptr, nullptr, 0, false};
     if (block->prev != nullptr) block->prev->next = front;
     if (block->segment->first == block) block->segment->first = front;
     block->prev = front;
     block->ptr += pad;
     block->size -= pad;
     insert_free(front);
-    front = nullptr;
   }
   if (block->size - size >= kGranule) {
+    Block* tail = new_block();
     *tail = Block{block->ptr + size, block->size - size, block->segment, block, block->next,
-                  nullptr, nullptr, false};
+                  nullptr, nullptr, 0, false};
     if (block->next != nullptr) block->next->prev = tail;
     block->next = tail;
     block->size = size;
     insert_free(tail);
-    tail = nullptr;
   }
-  if (front != nullptr) delete_block(front);
-  if (tail != nullptr) delete_block(tail);
 
   used_->insert(block->ptr, block);
   stats_.current += block->size;

@@ -5,7 +5,7 @@ namespace tabula {
 std::string NameUniquifier::next(std::string_view prefix) {
   std::size_t& count = counts_[std::string(prefix)];
   std::string name(prefix);
-  if (count > 0) name += "_" + std::to_string(count);
+  if (count > 0) name.append("_").append(std::to_string(count));
   ++count;
   return name;
 }

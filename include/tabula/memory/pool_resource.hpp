@@ -104,7 +104,8 @@ class PoolResource final : public MemoryResource {
   void insert_free(Block* block) noexcept;
   void remove_free(Block* block) noexcept;
   std::size_t next_nonempty_bin(std::size_t from) const noexcept;
-  Block* new_block();
+  void reserve_blocks(std::size_t count);
+  Block* new_block() noexcept;
   void delete_block(Block* block) noexcept;
 
   static constexpr std::size_t kBinCount = 896;
