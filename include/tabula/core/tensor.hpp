@@ -54,15 +54,12 @@ class Tensor {
   /// empty for an empty handle).
   std::string name() const;
 
-  /// Typed pointer to the first element (CPU tensors).
+  /// Typed pointer to the first element (CPU tensors). Like a `shared_ptr`, a const handle
+  /// still gives write access to the shared data.
   /// @throws InvalidArgument if `T` does not match `dtype()` or the tensor is not on the CPU.
   template <typename T>
-  T* data() {
+  T* data() const {
     return static_cast<T*>(checked_data(dtype_of_v<T>));
-  }
-  template <typename T>
-  const T* data() const {
-    return static_cast<const T*>(checked_data(dtype_of_v<T>));
   }
   /// Untyped pointer to the first element, on the tensor's device.
   void* raw_data() const;

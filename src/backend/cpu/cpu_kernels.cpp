@@ -1,0 +1,261 @@
+#include "backend/cpu/cpu_kernels.hpp"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "tabula/core/errors.hpp"
+
+namespace tabula::detail {
+
+Kernels& kernels_for(Device device) {
+  static CpuKernels cpu;
+  if (device.is_cpu()) return cpu;
+  TABULA_THROW(Error, "no kernels for " << device.str()
+                                        << " in this build (the CUDA kernels are not built)");
+}
+
+void CpuKernels::gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, float alpha,
+                      const float* a, index_t lda, const float* b, index_t ldb, float beta,
+                      float* c, index_t ldc) {
+  if (m == 0 || n == 0) return;
+  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+              trans_b ? CblasTrans : CblasNoTrans, static_cast<blasint>(m),
+              static_cast<blasint>(n), static_cast<blasint>(k), alpha, a,
+              static_cast<blasint>(lda), b, static_cast<blasint>(ldb), beta, c,
+              static_cast<blasint>(ldc));
+}
+
+void CpuKernels::add_bias(float* y, const float* bias, index_t rows, index_t cols) {
+  for (index_t r = 0; r < rows; ++r) {
+    float* row = y + r * cols;
+    for (index_t c = 0; c < cols; ++c) row[c] += bias[c];
+  }
+}
+
+void CpuKernels::sum_rows(const float* dy, float* db, index_t rows, index_t cols) {
+  std::fill(db, db + cols, 0.0f);
+  for (index_t r = 0; r < rows; ++r) {
+    const float* row = dy + r * cols;
+    for (index_t c = 0; c < cols; ++c) db[c] += row[c];
+  }
+}
+
+void CpuKernels::activation_forward(Activation f, const float* x, float* y, index_t rows,
+                                    index_t cols) {
+  const index_t n = rows * cols;
+  switch (f) {
+    case Activation::linear:
+      if (x != y) std::memcpy(y, x, static_cast<std::size_t>(n) * sizeof(float));
+      return;
+    case Activation::relu:
+      for (index_t i = 0; i < n; ++i) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+      return;
+    case Activation::sigmoid:
+      for (index_t i = 0; i < n; ++i) y[i] = 1.0f / (1.0f + std::exp(-x[i]));
+      return;
+    case Activation::tanh:
+      for (index_t i = 0; i < n; ++i) y[i] = std::tanh(x[i]);
+      return;
+    case Activation::softmax:
+      for (index_t r = 0; r < rows; ++r) {
+        const float* in = x + r * cols;
+        float* out = y + r * cols;
+        const float top = *std::max_element(in, in + cols);
+        float sum = 0.0f;
+        for (index_t c = 0; c < cols; ++c) {
+          out[c] = std::exp(in[c] - top);
+          sum += out[c];
+        }
+        const float inv = 1.0f / sum;
+        for (index_t c = 0; c < cols; ++c) out[c] *= inv;
+      }
+      return;
+  }
+}
+
+void CpuKernels::activation_backward(Activation f, const float* y, const float* dy, float* dx,
+                                     index_t rows, index_t cols) {
+  const index_t n = rows * cols;
+  switch (f) {
+    case Activation::linear:
+      if (dx != dy) std::memcpy(dx, dy, static_cast<std::size_t>(n) * sizeof(float));
+      return;
+    case Activation::relu:
+      for (index_t i = 0; i < n; ++i) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+      return;
+    case Activation::sigmoid:
+      for (index_t i = 0; i < n; ++i) dx[i] = dy[i] * y[i] * (1.0f - y[i]);
+      return;
+    case Activation::tanh:
+      for (index_t i = 0; i < n; ++i) dx[i] = dy[i] * (1.0f - y[i] * y[i]);
+      return;
+    case Activation::softmax:
+      for (index_t r = 0; r < rows; ++r) {
+        const float* p = y + r * cols;
+        const float* g = dy + r * cols;
+        float* out = dx + r * cols;
+        float dot = 0.0f;
+        for (index_t c = 0; c < cols; ++c) dot += g[c] * p[c];
+        for (index_t c = 0; c < cols; ++c) out[c] = p[c] * (g[c] - dot);
+      }
+      return;
+  }
+}
+
+void CpuKernels::multiply(const float* x, const float* mask, float scale, float* y, index_t n) {
+  for (index_t i = 0; i < n; ++i) y[i] = x[i] * mask[i] * scale;
+}
+
+// ---- convolution as GEMM over unfolded patches (NHWC, patch order kh, kw, c) -------------
+
+void CpuKernels::im2col(const Window2d& w, const float* x, index_t first, index_t count,
+                        float* columns) {
+  const index_t patch = w.kernel_h * w.kernel_w * w.channels;
+  const std::size_t row_bytes = static_cast<std::size_t>(w.channels) * sizeof(float);
+  for (index_t s = 0; s < count; ++s) {
+    const float* image = x + (first + s) * w.in_h * w.in_w * w.channels;
+    for (index_t oh = 0; oh < w.out_h; ++oh) {
+      for (index_t ow = 0; ow < w.out_w; ++ow) {
+        float* out = columns + ((s * w.out_h + oh) * w.out_w + ow) * patch;
+        for (index_t kh = 0; kh < w.kernel_h; ++kh) {
+          const index_t ih = oh * w.stride_h - w.pad_top + kh;
+          for (index_t kw = 0; kw < w.kernel_w; ++kw, out += w.channels) {
+            const index_t iw = ow * w.stride_w - w.pad_left + kw;
+            if (ih < 0 || ih >= w.in_h || iw < 0 || iw >= w.in_w) {
+              std::memset(out, 0, row_bytes);
+            } else {
+              std::memcpy(out, image + (ih * w.in_w + iw) * w.channels, row_bytes);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+void CpuKernels::col2im(const Window2d& w, const float* columns, index_t first, index_t count,
+                        float* dx) {
+  const index_t patch = w.kernel_h * w.kernel_w * w.channels;
+  const index_t image_size = w.in_h * w.in_w * w.channels;
+  std::fill(dx + first * image_size, dx + (first + count) * image_size, 0.0f);
+  for (index_t s = 0; s < count; ++s) {
+    float* image = dx + (first + s) * image_size;
+    for (index_t oh = 0; oh < w.out_h; ++oh) {
+      for (index_t ow = 0; ow < w.out_w; ++ow) {
+        const float* in = columns + ((s * w.out_h + oh) * w.out_w + ow) * patch;
+        for (index_t kh = 0; kh < w.kernel_h; ++kh) {
+          const index_t ih = oh * w.stride_h - w.pad_top + kh;
+          for (index_t kw = 0; kw < w.kernel_w; ++kw, in += w.channels) {
+            const index_t iw = ow * w.stride_w - w.pad_left + kw;
+            if (ih < 0 || ih >= w.in_h || iw < 0 || iw >= w.in_w) continue;
+            float* target = image + (ih * w.in_w + iw) * w.channels;
+            for (index_t c = 0; c < w.channels; ++c) target[c] += in[c];
+          }
+        }
+      }
+    }
+  }
+}
+
+// ---- pooling ----------------------------------------------------------------------------
+
+namespace {
+
+// Calls f(oh, ow, h0, h1, w0, w1) with the window clipped to the input for every output.
+template <typename F>
+void for_each_window(const Window2d& w, F&& f) {
+  for (index_t oh = 0; oh < w.out_h; ++oh) {
+    const index_t h_start = oh * w.stride_h - w.pad_top;
+    const index_t h0 = std::max<index_t>(h_start, 0);
+    const index_t h1 = std::min<index_t>(h_start + w.kernel_h, w.in_h);
+    for (index_t ow = 0; ow < w.out_w; ++ow) {
+      const index_t w_start = ow * w.stride_w - w.pad_left;
+      const index_t w0 = std::max<index_t>(w_start, 0);
+      const index_t w1 = std::min<index_t>(w_start + w.kernel_w, w.in_w);
+      f(oh, ow, h0, h1, w0, w1);
+    }
+  }
+}
+
+}  // namespace
+
+void CpuKernels::max_pool_forward(const Window2d& w, const float* x, float* y,
+                                  std::int32_t* argmax) {
+  const index_t C = w.channels;
+  for (index_t n = 0; n < w.batch; ++n) {
+    const index_t in_base = n * w.in_h * w.in_w * C;
+    const index_t out_base = n * w.out_h * w.out_w * C;
+    for_each_window(w, [&](index_t oh, index_t ow, index_t h0, index_t h1, index_t w0,
+                           index_t w1) {
+      float* out = y + out_base + (oh * w.out_w + ow) * C;
+      std::int32_t* arg = argmax + out_base + (oh * w.out_w + ow) * C;
+      for (index_t c = 0; c < C; ++c) {
+        out[c] = -std::numeric_limits<float>::infinity();
+        arg[c] = -1;
+      }
+      for (index_t ih = h0; ih < h1; ++ih) {
+        for (index_t iw = w0; iw < w1; ++iw) {
+          const index_t at = in_base + (ih * w.in_w + iw) * C;
+          for (index_t c = 0; c < C; ++c) {
+            if (x[at + c] > out[c] || arg[c] < 0) {
+              out[c] = x[at + c];
+              arg[c] = static_cast<std::int32_t>(at + c);
+            }
+          }
+        }
+      }
+    });
+  }
+}
+
+void CpuKernels::max_pool_backward(const Window2d& w, const float* dy, const std::int32_t* argmax,
+                                   float* dx) {
+  std::fill(dx, dx + w.batch * w.in_h * w.in_w * w.channels, 0.0f);
+  const index_t outputs = w.batch * w.out_h * w.out_w * w.channels;
+  for (index_t i = 0; i < outputs; ++i) dx[argmax[i]] += dy[i];
+}
+
+void CpuKernels::avg_pool_forward(const Window2d& w, const float* x, float* y) {
+  const index_t C = w.channels;
+  for (index_t n = 0; n < w.batch; ++n) {
+    const index_t in_base = n * w.in_h * w.in_w * C;
+    const index_t out_base = n * w.out_h * w.out_w * C;
+    for_each_window(w, [&](index_t oh, index_t ow, index_t h0, index_t h1, index_t w0,
+                           index_t w1) {
+      float* out = y + out_base + (oh * w.out_w + ow) * C;
+      std::fill(out, out + C, 0.0f);
+      for (index_t ih = h0; ih < h1; ++ih)
+        for (index_t iw = w0; iw < w1; ++iw) {
+          const float* in = x + in_base + (ih * w.in_w + iw) * C;
+          for (index_t c = 0; c < C; ++c) out[c] += in[c];
+        }
+      const float inv = 1.0f / static_cast<float>((h1 - h0) * (w1 - w0));
+      for (index_t c = 0; c < C; ++c) out[c] *= inv;
+    });
+  }
+}
+
+void CpuKernels::avg_pool_backward(const Window2d& w, const float* dy, float* dx) {
+  const index_t C = w.channels;
+  std::fill(dx, dx + w.batch * w.in_h * w.in_w * C, 0.0f);
+  for (index_t n = 0; n < w.batch; ++n) {
+    const index_t in_base = n * w.in_h * w.in_w * C;
+    const index_t out_base = n * w.out_h * w.out_w * C;
+    for_each_window(w, [&](index_t oh, index_t ow, index_t h0, index_t h1, index_t w0,
+                           index_t w1) {
+      const float* g = dy + out_base + (oh * w.out_w + ow) * C;
+      const float inv = 1.0f / static_cast<float>((h1 - h0) * (w1 - w0));
+      for (index_t ih = h0; ih < h1; ++ih)
+        for (index_t iw = w0; iw < w1; ++iw) {
+          float* d = dx + in_base + (ih * w.in_w + iw) * C;
+          for (index_t c = 0; c < C; ++c) d[c] += g[c] * inv;
+        }
+    });
+  }
+}
+
+}  // namespace tabula::detail

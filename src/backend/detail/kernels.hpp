@@ -1,0 +1,85 @@
+#pragma once
+// The kernel interface of a device: every numeric operation layers, losses and optimizers
+// need, on raw float32 buffers that live on that device. Kernels never allocate: scratch
+// memory comes from the caller, who takes it from the session (category workspace).
+//
+// One implementation per device (cpu/, later cuda/), chosen once per call site by
+// kernels_for(device), so no operation carries an if/else over backends.
+
+#include <cstdint>
+
+#include "tabula/core/device.hpp"
+#include "tabula/nn/activation.hpp"
+
+namespace tabula::detail {
+
+using index_t = std::int64_t;
+
+/// Geometry of a 2-D convolution or pooling window over NHWC data.
+struct Window2d {
+  index_t batch, in_h, in_w, channels;
+  index_t kernel_h, kernel_w, stride_h, stride_w;
+  index_t pad_top, pad_left;
+  index_t out_h, out_w;
+};
+
+class Kernels {
+ public:
+  virtual ~Kernels() = default;
+
+  /// C = alpha * op(A) * op(B) + beta * C; row-major; op(A) is m x k, op(B) is k x n.
+  virtual void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, float alpha,
+                    const float* a, index_t lda, const float* b, index_t ldb, float beta,
+                    float* c, index_t ldc) = 0;
+
+  /// y[r, :] += bias for every row r.
+  virtual void add_bias(float* y, const float* bias, index_t rows, index_t cols) = 0;
+  /// db = sum over rows of dy (db overwritten).
+  virtual void sum_rows(const float* dy, float* db, index_t rows, index_t cols) = 0;
+
+  /// y = f(x), elementwise or row-wise (softmax over `cols`). x and y may alias.
+  virtual void activation_forward(Activation f, const float* x, float* y, index_t rows,
+                                  index_t cols) = 0;
+  /// dx = f'(x) * dy computed from the output y = f(x). dy and dx may alias.
+  virtual void activation_backward(Activation f, const float* y, const float* dy, float* dx,
+                                   index_t rows, index_t cols) = 0;
+
+  /// y = x * mask * scale with mask[i] in {0, 1}; mask drawn by the caller.
+  virtual void multiply(const float* x, const float* mask, float scale, float* y,
+                        index_t n) = 0;
+
+  /// Unfolds NHWC `x` for samples [first, first + count) into rows of (kh, kw, c) patches.
+  virtual void im2col(const Window2d& w, const float* x, index_t first, index_t count,
+                      float* columns) = 0;
+  /// Folds patch gradients back into NHWC `dx` (overwrites the samples' dx).
+  virtual void col2im(const Window2d& w, const float* columns, index_t first, index_t count,
+                      float* dx) = 0;
+
+  /// Max pooling; `argmax` records the flat input index of each output's maximum.
+  virtual void max_pool_forward(const Window2d& w, const float* x, float* y,
+                                std::int32_t* argmax) = 0;
+  virtual void max_pool_backward(const Window2d& w, const float* dy,
+                                 const std::int32_t* argmax, float* dx) = 0;
+  /// Average pooling over the window's elements inside the input (padding not counted).
+  virtual void avg_pool_forward(const Window2d& w, const float* x, float* y) = 0;
+  virtual void avg_pool_backward(const Window2d& w, const float* dy, float* dx) = 0;
+
+  // ---- optimizer updates (Keras's formulas) ---------------------------------------------
+  /// Plain SGD, or with momentum: v = momentum * v - lr * g; w += v (nesterov:
+  /// w += momentum * v - lr * g). `velocity` is null without momentum.
+  virtual void sgd_update(float* w, const float* g, float* velocity, index_t n, float lr,
+                          float momentum, bool nesterov) = 0;
+  /// m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2); w -= step * m / (sqrt(v) + eps), with
+  /// `step` the bias-corrected learning rate; first w -= decay * w (AdamW; 0 for Adam).
+  virtual void adam_update(float* w, const float* g, float* m, float* v, index_t n, float step,
+                           float beta_1, float beta_2, float epsilon, float decay) = 0;
+  /// ms = rho * ms + (1 - rho) g^2; delta = lr * g / (sqrt(ms) + eps); with momentum:
+  /// mom = momentum * mom + delta, w -= mom; else w -= delta.
+  virtual void rmsprop_update(float* w, const float* g, float* mean_square, float* momentum_buf,
+                              index_t n, float lr, float rho, float momentum, float epsilon) = 0;
+};
+
+/// The kernels of `device`. @throws Error when the device has no kernels in this build.
+Kernels& kernels_for(Device device);
+
+}  // namespace tabula::detail

@@ -1,0 +1,96 @@
+#include "nn/detail/execution_plan.hpp"
+
+#include <algorithm>
+
+#include "nn/detail/tensor_views.hpp"
+
+namespace tabula::detail {
+
+ExecutionPlan::ExecutionPlan(const std::vector<Layer>& layers, const Shape& input,
+                             std::int64_t capacity, bool training)
+    : layers_(layers), input_shape_(input), capacity_(capacity) {
+  input_ = empty(batched(capacity, input), {.category = Category::data, .name = "batch/x"});
+  std::int64_t widest = input.numel();
+  Tensor previous = input_;
+  for (const Layer& layer : layers_) {
+    LayerImpl& l = layer.impl();
+    const Shape& out = l.output_shape();
+    widest = std::max(widest, out.numel());
+    if (l.is_view()) {
+      outputs_.push_back(previous);  // same storage, reinterpreted per call
+    } else {
+      outputs_.push_back(empty(batched(capacity, out),
+                               {.category = Category::activations, .name = l.name() + "/output"}));
+      l.reserve(capacity);
+    }
+    previous = outputs_.back();
+  }
+  if (training) {
+    for (auto& delta : deltas_)
+      delta = empty({capacity * widest}, {.category = Category::activations, .name = "delta"});
+  }
+}
+
+ExecutionPlan::~ExecutionPlan() {
+  for (const Layer& layer : layers_) {
+    if (!layer->is_view()) layer->release_batch_buffers();
+  }
+}
+
+Tensor ExecutionPlan::input(std::int64_t rows) const {
+  return first_rows(input_, rows, input_shape_);
+}
+
+Tensor ExecutionPlan::targets(std::int64_t rows, const Shape& shape, DType dtype) {
+  if (!targets_.defined() || !(targets_shape_ == shape) || targets_dtype_ != dtype) {
+    targets_ = Tensor();
+    targets_ = empty(batched(capacity_, shape),
+                     {.dtype = dtype, .category = Category::data, .name = "batch/y"});
+    targets_shape_ = shape;
+    targets_dtype_ = dtype;
+  }
+  return first_rows(targets_, rows, shape);
+}
+
+Tensor ExecutionPlan::forward(std::int64_t rows, bool training) {
+  Tensor x = input(rows);
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    LayerImpl& l = layers_[i].impl();
+    Tensor y = first_rows(outputs_[i], rows, l.output_shape());
+    if (!l.is_view()) l.forward(x, y, training);
+    x = std::move(y);
+  }
+  return x;
+}
+
+Tensor ExecutionPlan::output_gradient(std::int64_t rows) const {
+  const Shape& out = layers_.empty() ? input_shape_ : layers_.back()->output_shape();
+  return first_rows(deltas_[0], rows, out);
+}
+
+void ExecutionPlan::backward(std::int64_t rows) {
+  // The first layer that computes needs no input gradient: nothing upstream learns.
+  std::size_t first_compute = layers_.size();
+  for (std::size_t i = 0; i < layers_.size(); ++i)
+    if (!layers_[i]->is_view()) {
+      first_compute = i;
+      break;
+    }
+  int current = 0;  // deltas_[current] holds dL/d(output of layer i)
+  for (std::size_t i = layers_.size(); i-- > 0;) {
+    LayerImpl& l = layers_[i].impl();
+    if (l.is_view()) continue;  // same bytes, new shape: the next view below reinterprets
+    const Tensor x = i == 0 ? input(rows) : first_rows(outputs_[i - 1], rows, l.input_shape());
+    const Tensor y = first_rows(outputs_[i], rows, l.output_shape());
+    const Tensor dy = first_rows(deltas_[current], rows, l.output_shape());
+    if (i > first_compute) {
+      const Tensor dx = first_rows(deltas_[1 - current], rows, l.input_shape());
+      l.backward(x, y, dy, &dx);
+      current = 1 - current;
+    } else {
+      l.backward(x, y, dy, nullptr);
+    }
+  }
+}
+
+}  // namespace tabula::detail

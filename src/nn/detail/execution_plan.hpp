@@ -1,0 +1,51 @@
+#pragma once
+// Runs a stack of layers over batches in buffers allocated once per batch capacity.
+
+#include <cstdint>
+#include <vector>
+
+#include "tabula/core/tensor.hpp"
+#include "tabula/nn/layer.hpp"
+
+namespace tabula::detail {
+
+/// The per-batch memory of a model, reserved once (ggml's reserve-then-run): an input
+/// staging buffer, one output buffer per computing layer, and two ping-pong gradient buffers
+/// for the backward pass, all sized for `capacity` samples; smaller batches use leading views
+/// of them. A training step therefore allocates nothing. Not thread-safe.
+class ExecutionPlan {
+ public:
+  /// @param layers built layers; @param input per-sample input shape.
+  ExecutionPlan(const std::vector<Layer>& layers, const Shape& input, std::int64_t capacity,
+                bool training);
+  ~ExecutionPlan();
+  ExecutionPlan(const ExecutionPlan&) = delete;
+  ExecutionPlan& operator=(const ExecutionPlan&) = delete;
+
+  std::int64_t capacity() const noexcept { return capacity_; }
+  /// View of the input staging buffer for `rows` samples (fill it, then run forward).
+  Tensor input(std::int64_t rows) const;
+  /// View of the target staging buffer with per-sample `shape` and `dtype` (allocated on
+  /// first use for that shape/dtype).
+  Tensor targets(std::int64_t rows, const Shape& shape, DType dtype);
+
+  /// Runs every layer on input(rows); returns the output view.
+  Tensor forward(std::int64_t rows, bool training);
+  /// Buffer the loss writes dL/d(output) into, for `rows` samples.
+  Tensor output_gradient(std::int64_t rows) const;
+  /// Back-propagates output_gradient(rows) through every layer (parameter gradients set).
+  void backward(std::int64_t rows);
+
+ private:
+  std::vector<Layer> layers_;
+  Shape input_shape_;
+  std::int64_t capacity_;
+  Tensor input_;
+  Tensor targets_;
+  Shape targets_shape_;
+  DType targets_dtype_ = DType::float32;
+  std::vector<Tensor> outputs_;  // per layer: its output buffer (views share the input's)
+  Tensor deltas_[2];
+};
+
+}  // namespace tabula::detail

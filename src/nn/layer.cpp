@@ -1,0 +1,62 @@
+#include "tabula/nn/layer.hpp"
+
+#include "tabula/core/errors.hpp"
+#include "tabula/session/session.hpp"
+
+namespace tabula {
+
+LayerImpl::LayerImpl(std::string_view type_prefix, std::string name)
+    : name_(name.empty() ? current_session().unique_name(type_prefix) : std::move(name)) {}
+
+LayerImpl::~LayerImpl() = default;
+
+Shape LayerImpl::build(const Shape& input_shape) {
+  TABULA_EXPECT(!built_ || input_shape == input_shape_, InvalidArgument,
+                "input shape of layer '" << name_ << "' (already built)",
+                input_shape_.str(), input_shape.str());
+  if (built_) return output_shape_;
+  output_shape_ = do_build(input_shape);
+  input_shape_ = input_shape;
+  built_ = true;
+  return output_shape_;
+}
+
+Parameter& LayerImpl::add_weight(const std::string& name, const Shape& shape, bool trainable) {
+  auto p = std::make_unique<Parameter>();
+  p->name = name;
+  p->value = zeros(shape, {.category = Category::weights, .name = name_ + "/" + name});
+  p->trainable = trainable;
+  parameters_.push_back(std::move(p));
+  return *parameters_.back();
+}
+
+std::vector<Parameter*> LayerImpl::parameters() {
+  std::vector<Parameter*> out;
+  for (auto& p : parameters_) out.push_back(p.get());
+  return out;
+}
+
+void LayerImpl::allocate_gradients() {
+  for (auto& p : parameters_) {
+    if (p->trainable && !p->gradient.defined()) {
+      p->gradient = zeros(p->value.shape(),
+                          {.category = Category::gradients, .name = name_ + "/" + p->name + "/grad"});
+    }
+  }
+}
+
+std::int64_t LayerImpl::count_params(bool trainable_only) const {
+  std::int64_t n = 0;
+  for (const auto& p : parameters_)
+    if (!trainable_only || p->trainable) n += p->value.numel();
+  return n;
+}
+
+const std::string& Layer::name() const { return impl().name(); }
+
+LayerImpl& Layer::impl() const {
+  if (!impl_) TABULA_THROW(InvalidArgument, "use of an empty Layer handle");
+  return *impl_;
+}
+
+}  // namespace tabula

@@ -1,0 +1,68 @@
+#include "tabula/nn/layers/dropout.hpp"
+
+#include "backend/detail/device_copy.hpp"
+#include "backend/detail/kernels.hpp"
+#include "nn/detail/tensor_views.hpp"
+#include "tabula/core/errors.hpp"
+
+namespace tabula::layers {
+namespace {
+
+using detail::f32;
+
+class DropoutLayer final : public LayerImpl {
+ public:
+  DropoutLayer(double rate, std::string name)
+      : LayerImpl("dropout", std::move(name)), rate_(static_cast<float>(rate)) {}
+
+  std::string type_name() const override { return "Dropout"; }
+  Shape do_build(const Shape& input) override { return input; }
+
+  void reserve(std::int64_t batch) override {
+    mask_ = empty(detail::batched(batch, input_shape()),
+                  {.category = Category::activations, .name = name() + "/mask"});
+  }
+  void release_batch_buffers() override { mask_ = Tensor(); }
+
+  void forward(const Tensor& x, const Tensor& y, bool training) override {
+    if (!training || rate_ == 0.0f) {
+      if (x.raw_data() != y.raw_data())
+        detail::copy_bytes(f32(y), y.device(), f32(x), x.device(), x.nbytes());
+      trained_ = false;
+      return;
+    }
+    // The mask is drawn on the host (CPU tensors); a device backend brings its own kernel.
+    const std::int64_t n = x.numel();
+    float* mask = mask_.data<float>();
+    detail::with_rng_of(mask_, [&](RandomGenerator& rng) {
+      rng.fill_uniform(mask, static_cast<std::size_t>(n), 0.0f, 1.0f);
+    });
+    for (std::int64_t i = 0; i < n; ++i) mask[i] = mask[i] >= rate_ ? 1.0f : 0.0f;
+    detail::kernels_for(x.device()).multiply(f32(x), f32(mask_), 1.0f / (1.0f - rate_), f32(y), n);
+    trained_ = true;
+  }
+
+  void backward(const Tensor&, const Tensor&, const Tensor& dy, const Tensor* dx) override {
+    if (!dx) return;
+    if (!trained_) {
+      detail::copy_bytes(f32(*dx), dx->device(), f32(dy), dy.device(), dy.nbytes());
+      return;
+    }
+    detail::kernels_for(dy.device())
+        .multiply(f32(dy), f32(mask_), 1.0f / (1.0f - rate_), f32(*dx), dy.numel());
+  }
+
+ private:
+  float rate_;
+  bool trained_ = false;
+  Tensor mask_;
+};
+
+}  // namespace
+
+Layer Dropout(double rate, std::string name) {
+  TABULA_EXPECT(rate >= 0.0 && rate < 1.0, InvalidArgument, "Dropout rate", "in [0, 1)", rate);
+  return Layer(std::make_shared<DropoutLayer>(rate, std::move(name)));
+}
+
+}  // namespace tabula::layers

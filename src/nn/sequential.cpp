@@ -1,0 +1,483 @@
+#include "tabula/nn/sequential.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <numeric>
+#include <sstream>
+
+#include "backend/detail/device_copy.hpp"
+#include "nn/detail/execution_plan.hpp"
+#include "nn/detail/layer_queries.hpp"
+#include "nn/detail/progress_bar.hpp"
+#include "nn/detail/sequential_impl.hpp"
+#include "nn/detail/tensor_views.hpp"
+#include "tabula/core/errors.hpp"
+#include "tabula/memory/memory_info.hpp"
+#include "tabula/session/session.hpp"
+
+namespace tabula {
+
+namespace detail {
+
+SequentialImpl::SequentialImpl(std::vector<Layer> layers, std::string name)
+    : name_(name.empty() ? current_session().unique_name("sequential") : std::move(name)),
+      layers_(std::move(layers)),
+      core_(current_session().core().shared_from_this()) {
+  core_->track(*this);
+}
+
+SequentialImpl::~SequentialImpl() { core_->untrack(*this); }
+
+LiveObject SequentialImpl::describe() const {
+  std::size_t bytes = 0;
+  if (!stale_.load(std::memory_order_acquire)) {
+    for (Parameter* p : parameters()) bytes += p->value.nbytes();
+  }
+  return LiveObject{name_, "model", Category::weights, bytes, weak_from_this().use_count(),
+                    core_->options().device};
+}
+
+void SequentialImpl::ensure_live() const {
+  if (stale_.load(std::memory_order_acquire)) {
+    TABULA_THROW(SessionCleared, "model '" << name_ << "' belongs to session '"
+                                           << core_->options().name
+                                           << "', which was cleared; its weights are gone. "
+                                              "Build the model again");
+  }
+}
+
+std::vector<Parameter*> SequentialImpl::parameters() const {
+  std::vector<Parameter*> out;
+  for (const Layer& layer : layers_)
+    for (Parameter* p : layer->parameters()) out.push_back(p);
+  return out;
+}
+
+}  // namespace detail
+
+namespace {
+
+using detail::ExecutionPlan;
+using detail::SequentialImpl;
+
+Shape per_sample(const Tensor& t) {
+  return Shape(std::vector<std::int64_t>(t.shape().dims().begin() + 1, t.shape().dims().end()));
+}
+
+// Copies samples order[begin, begin + rows) of `source` into the leading rows of `target`.
+void gather_rows(const Tensor& source, const std::vector<std::int64_t>& order,
+                 std::int64_t begin, std::int64_t rows, const Tensor& target) {
+  const std::size_t row_bytes = source.nbytes() / static_cast<std::size_t>(source.shape()[0]);
+  const auto* from = static_cast<const std::byte*>(source.raw_data());
+  auto* to = static_cast<std::byte*>(target.raw_data());
+  // Runs of consecutive indices (no shuffle) are one copy.
+  for (std::int64_t r = 0; r < rows;) {
+    std::int64_t run = 1;
+    while (r + run < rows && order[begin + r + run] == order[begin + r] + run) ++run;
+    detail::copy_bytes(to + r * row_bytes, target.device(), from + order[begin + r] * row_bytes,
+                       source.device(), run * row_bytes);
+    r += run;
+  }
+}
+
+struct Totals {
+  double loss = 0.0;
+  double samples = 0.0;
+  std::vector<double> correct, counted;
+};
+
+Logs logs_of(const SequentialImpl& m, const Totals& t, const std::string& prefix = "") {
+  Logs logs;
+  logs[prefix + "loss"] = t.samples > 0 ? t.loss / t.samples : 0.0;
+  for (std::size_t i = 0; i < m.metrics_.size(); ++i)
+    logs[prefix + m.metrics_[i].name()] = t.counted[i] > 0 ? t.correct[i] / t.counted[i] : 0.0;
+  return logs;
+}
+
+void check_data(const SequentialImpl& m, const Tensor& x, const Tensor* y, const char* what) {
+  TABULA_EXPECT(x.shape().rank() >= 1, InvalidArgument, what << " x", "a batch axis first",
+                x.shape().str());
+  TABULA_EXPECT(x.dtype() == DType::float32, InvalidArgument, what << " x dtype", "float32",
+                name_of(x.dtype()));
+  if (m.input_shape_) {
+    TABULA_EXPECT(per_sample(x) == *m.input_shape_, InvalidArgument,
+                  what << " x of model '" << m.name_ << "'",
+                  "per-sample shape " << m.input_shape_->str(), per_sample(x).str()
+                  << " (x is " << x.shape().str() << ")");
+  }
+  if (y) {
+    TABULA_EXPECT(y->shape().rank() >= 1 && y->shape()[0] == x.shape()[0], InvalidArgument,
+                  what << " y", x.shape()[0] << " samples like x", y->shape().str());
+    m.loss_->check_targets(m.layers_.back()->output_shape(), *y, what);
+  }
+}
+
+// Runs batches of `source` rows `order[begin, end)` forward; calls on_batch(rows, output).
+template <typename F>
+void for_each_batch(ExecutionPlan& plan, const Tensor& x, const std::vector<std::int64_t>& order,
+                    std::int64_t begin, std::int64_t end, bool training, F&& on_batch) {
+  for (std::int64_t at = begin; at < end; at += plan.capacity()) {
+    const std::int64_t rows = std::min(plan.capacity(), end - at);
+    gather_rows(x, order, at, rows, plan.input(rows));
+    on_batch(at, rows, plan.forward(rows, training));
+  }
+}
+
+Totals evaluate_range(SequentialImpl& m, ExecutionPlan& plan, const Tensor& x, const Tensor& y,
+                      const std::vector<std::int64_t>& order, std::int64_t begin,
+                      std::int64_t end) {
+  Totals t;
+  t.correct.assign(m.metrics_.size(), 0.0);
+  t.counted.assign(m.metrics_.size(), 0.0);
+  const Shape y_shape = per_sample(y);
+  for_each_batch(plan, x, order, begin, end, false,
+                 [&](std::int64_t at, std::int64_t rows, const Tensor& out) {
+                   const Tensor yb = plan.targets(rows, y_shape, y.dtype());
+                   gather_rows(y, order, at, rows, yb);
+                   t.loss += m.loss_->compute(out, yb, nullptr, false) * static_cast<double>(rows);
+                   t.samples += static_cast<double>(rows);
+                   for (std::size_t i = 0; i < m.metrics_.size(); ++i)
+                     m.metrics_[i].accumulate(out, yb, t.correct[i], t.counted[i]);
+                 });
+  return t;
+}
+
+std::vector<std::int64_t> identity_order(std::int64_t n) {
+  std::vector<std::int64_t> order(static_cast<std::size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  return order;
+}
+
+void initialize_layers(SequentialImpl& m, RandomGenerator& rng) {
+  for (Layer& layer : m.layers_) {
+    layer->initialize(rng);
+    layer->reset_state();
+  }
+}
+
+}  // namespace
+
+// ---- construction -----------------------------------------------------------------------
+
+Sequential::Sequential(std::vector<Layer> layers, std::string name)
+    : impl_(std::make_shared<SequentialImpl>(std::vector<Layer>{}, std::move(name))) {
+  for (Layer& layer : layers) add(std::move(layer));
+}
+
+Sequential::Sequential(std::initializer_list<Layer> layers, std::string name)
+    : Sequential(std::vector<Layer>(layers), std::move(name)) {}
+
+SequentialImpl& Sequential::impl() const {
+  impl_->ensure_live();
+  return *impl_;
+}
+
+const std::string& Sequential::name() const { return impl_->name_; }
+std::vector<Layer> Sequential::layers() const { return impl().layers_; }
+bool Sequential::built() const { return impl().built_; }
+
+void Sequential::add(Layer layer) {
+  SequentialImpl& m = impl();
+  TABULA_EXPECT(layer.defined(), InvalidArgument, "Sequential::add", "a layer", "an empty handle");
+  TABULA_EXPECT(!m.built_, InvalidArgument, "Sequential::add to model '" << m.name_ << "'",
+                "a model not built yet", "a built model");
+  if (auto declared = detail::declared_input_shape(layer)) {
+    TABULA_EXPECT(m.layers_.empty(), InvalidArgument, "Input layer in model '" << m.name_ << "'",
+                  "the first layer", "position " << m.layers_.size());
+    m.input_shape_ = *declared;
+  }
+  m.layers_.push_back(std::move(layer));
+}
+
+void Sequential::build(const Shape& input_shape) {
+  SequentialImpl& m = impl();
+  if (m.built_) {
+    TABULA_EXPECT(*m.input_shape_ == input_shape, InvalidArgument,
+                  "input shape of built model '" << m.name_ << "'", m.input_shape_->str(),
+                  input_shape.str());
+    return;
+  }
+  TABULA_EXPECT(!m.layers_.empty(), InvalidArgument, "build of model '" << m.name_ << "'",
+                "at least one layer", "none");
+  Shape shape = input_shape;
+  for (Layer& layer : m.layers_) shape = layer->build(shape);
+  m.input_shape_ = input_shape;
+  m.built_ = true;
+  current_session().core().with_rng([&](RandomGenerator& rng) { initialize_layers(m, rng); });
+  if (m.compiled_) compile(m.optimizer_, m.loss_->name(), m.metric_names_);
+}
+
+void Sequential::compile(Optimizer optimizer, const std::string& loss,
+                         const std::vector<std::string>& metrics) {
+  SequentialImpl& m = impl();
+  TABULA_EXPECT(optimizer.defined(), InvalidArgument, "compile optimizer", "an optimizer",
+                "an empty handle");
+  m.loss_ = detail::Loss::from_name(loss);
+  m.optimizer_ = std::move(optimizer);
+  m.metric_names_ = metrics;
+  m.compiled_ = true;
+  if (!m.built_ && m.input_shape_) {
+    build(*m.input_shape_);
+    return;  // build compiles again now that shapes are known
+  }
+  if (!m.built_) return;  // metrics resolve once the output shape is known
+  m.metrics_.clear();
+  for (const auto& name : metrics)
+    m.metrics_.push_back(detail::Metric::resolve(name, *m.loss_, m.layers_.back()->output_shape()));
+  LayerImpl& last = m.layers_.back().impl();
+  m.fused_output_ = m.loss_->fuses_with(last.output_activation());
+  last.set_fused_output(m.fused_output_);
+  for (Layer& layer : m.layers_) layer->allocate_gradients();
+  m.optimizer_->build(m.parameters());
+}
+
+// ---- training and inference -------------------------------------------------------------
+
+History Sequential::fit(const Tensor& x, const Tensor& y, const FitOptions& options) {
+  SequentialImpl& m = impl();
+  TABULA_EXPECT(m.compiled_, InvalidArgument, "fit of model '" << m.name_ << "'",
+                "a compiled model (call compile first)", "not compiled");
+  TABULA_EXPECT(options.epochs >= 0, InvalidArgument, "fit epochs", ">= 0", options.epochs);
+  TABULA_EXPECT(options.batch_size > 0, InvalidArgument, "fit batch_size", "> 0",
+                options.batch_size);
+  TABULA_EXPECT(options.validation_split >= 0.0 && options.validation_split < 1.0,
+                InvalidArgument, "fit validation_split", "in [0, 1)", options.validation_split);
+  if (!m.built_) build(per_sample(x));
+  check_data(m, x, &y, "fit");
+  const bool explicit_validation = options.validation_data.has_value();
+  if (explicit_validation)
+    check_data(m, options.validation_data->first, &options.validation_data->second,
+               "fit validation_data");
+
+  const std::int64_t n = x.shape()[0];
+  const std::int64_t n_val =
+      explicit_validation ? 0
+                          : n - static_cast<std::int64_t>(std::floor(
+                                    static_cast<double>(n) * (1.0 - options.validation_split)));
+  const std::int64_t n_train = n - n_val;
+  TABULA_EXPECT(n_train > 0, InvalidArgument, "fit training samples",
+                "at least one after validation_split", n_train);
+  const bool validate = explicit_validation || n_val > 0;
+
+  std::vector<std::string> log_names{"loss"};
+  for (const auto& metric : m.metrics_) log_names.push_back(metric.name());
+  if (validate) {
+    const std::size_t base = log_names.size();
+    for (std::size_t i = 0; i < base; ++i) log_names.push_back("val_" + log_names[i]);
+  }
+  for (const auto& cb : options.callbacks) {
+    cb->clear_stop_request();
+    cb->on_train_begin(*this, log_names);
+  }
+
+  ExecutionPlan plan(m.layers_, *m.input_shape_, std::min(options.batch_size, n_train), true);
+  std::vector<std::int64_t> order = identity_order(n);
+  const Shape y_shape = per_sample(y);
+  const std::int64_t steps = (n_train + plan.capacity() - 1) / plan.capacity();
+  History history;
+  Logs epoch_logs;
+  for (int epoch = 0; epoch < options.epochs; ++epoch) {
+    if (options.verbose) {
+      std::printf("Epoch %d/%d\n", epoch + 1, options.epochs);
+      std::fflush(stdout);
+    }
+    for (const auto& cb : options.callbacks) cb->on_epoch_begin(epoch);
+    if (options.shuffle) {
+      // Fisher-Yates over the training part only; validation samples stay put.
+      plan.input(1).storage()->owner().with_rng([&](RandomGenerator& rng) {
+        for (std::int64_t i = n_train - 1; i > 0; --i)
+          std::swap(order[i], order[rng.uniform_index(static_cast<std::uint64_t>(i + 1))]);
+      });
+    }
+    detail::ProgressBar bar(steps, options.verbose);
+    Totals totals;
+    totals.correct.assign(m.metrics_.size(), 0.0);
+    totals.counted.assign(m.metrics_.size(), 0.0);
+    std::int64_t step = 0;
+    for_each_batch(plan, x, order, 0, n_train, true,
+                   [&](std::int64_t at, std::int64_t rows, const Tensor& out) {
+                     const Tensor yb = plan.targets(rows, y_shape, y.dtype());
+                     gather_rows(y, order, at, rows, yb);
+                     const Tensor grad = plan.output_gradient(rows);
+                     const double loss = m.loss_->compute(out, yb, &grad, m.fused_output_);
+                     TABULA_EXPECT(std::isfinite(loss), Error,
+                                   "loss of model '" << m.name_ << "' at epoch " << epoch + 1
+                                                     << " step " << step + 1,
+                                   "a finite number (lower the learning rate?)", loss);
+                     totals.loss += loss * static_cast<double>(rows);
+                     totals.samples += static_cast<double>(rows);
+                     for (std::size_t i = 0; i < m.metrics_.size(); ++i)
+                       m.metrics_[i].accumulate(out, yb, totals.correct[i], totals.counted[i]);
+                     plan.backward(rows);
+                     m.optimizer_->step();
+                     ++step;
+                     if (!options.callbacks.empty() || options.verbose == 1) {
+                       const Logs batch_logs = logs_of(m, totals);
+                       for (const auto& cb : options.callbacks) cb->on_batch_end(step - 1, batch_logs);
+                       bar.update(step, batch_logs);
+                     }
+                   });
+    epoch_logs = logs_of(m, totals);
+    if (validate) {
+      Totals val;
+      if (explicit_validation) {
+        const auto& [vx, vy] = *options.validation_data;
+        val = evaluate_range(m, plan, vx, vy, identity_order(vx.shape()[0]), 0, vx.shape()[0]);
+      } else {
+        val = evaluate_range(m, plan, x, y, order, n_train, n);
+      }
+      for (const auto& [k, v] : logs_of(m, val, "val_")) epoch_logs[k] = v;
+    }
+    bar.finish(epoch_logs);
+    history.epoch.push_back(epoch);
+    for (const auto& [k, v] : epoch_logs) history.history[k].push_back(v);
+    bool stop = false;
+    for (const auto& cb : options.callbacks) {
+      cb->on_epoch_end(epoch, epoch_logs);
+      stop = stop || cb->stop_requested();
+    }
+    if (stop) break;
+  }
+  for (const auto& cb : options.callbacks) cb->on_train_end(epoch_logs);
+  return history;
+}
+
+std::map<std::string, double> Sequential::evaluate(const Tensor& x, const Tensor& y,
+                                                   const EvaluateOptions& options) {
+  SequentialImpl& m = impl();
+  TABULA_EXPECT(m.compiled_, InvalidArgument, "evaluate of model '" << m.name_ << "'",
+                "a compiled model (call compile first)", "not compiled");
+  TABULA_EXPECT(options.batch_size > 0, InvalidArgument, "evaluate batch_size", "> 0",
+                options.batch_size);
+  if (!m.built_) build(per_sample(x));
+  check_data(m, x, &y, "evaluate");
+  const std::int64_t n = x.shape()[0];
+  if (n == 0) return logs_of(m, Totals{0, 0, std::vector<double>(m.metrics_.size()),
+                                       std::vector<double>(m.metrics_.size())});
+  ExecutionPlan plan(m.layers_, *m.input_shape_, std::min(options.batch_size, n), false);
+  const Logs logs = logs_of(m, evaluate_range(m, plan, x, y, identity_order(n), 0, n));
+  if (options.verbose) std::printf("%s\n", detail::format_logs(logs).substr(3).c_str());
+  return logs;
+}
+
+Tensor Sequential::predict(const Tensor& x, const PredictOptions& options) {
+  SequentialImpl& m = impl();
+  TABULA_EXPECT(options.batch_size > 0, InvalidArgument, "predict batch_size", "> 0",
+                options.batch_size);
+  if (!m.built_) build(per_sample(x));
+  check_data(m, x, nullptr, "predict");
+  const std::int64_t n = x.shape()[0];
+  const Shape out_shape = m.layers_.back()->output_shape();
+  Tensor result = empty(detail::batched(n, out_shape), {.name = m.name_ + "/predictions"});
+  if (n == 0) return result;
+  ExecutionPlan plan(m.layers_, *m.input_shape_, std::min(options.batch_size, n), false);
+  const std::size_t row_bytes = static_cast<std::size_t>(out_shape.numel()) * sizeof(float);
+  for_each_batch(plan, x, identity_order(n), 0, n, false,
+                 [&](std::int64_t at, std::int64_t rows, const Tensor& out) {
+                   detail::copy_bytes(static_cast<std::byte*>(result.raw_data()) + at * row_bytes,
+                                      result.device(), out.raw_data(), out.device(),
+                                      rows * row_bytes);
+                 });
+  return result;
+}
+
+// ---- inspection -------------------------------------------------------------------------
+
+std::int64_t Sequential::count_params() const {
+  std::int64_t n = 0;
+  for (const Layer& layer : impl().layers_) n += layer->count_params();
+  return n;
+}
+
+std::string Sequential::summary_string() const {
+  const SequentialImpl& m = impl();
+  std::ostringstream s;
+  const std::string rule(72, '_'), double_rule(72, '=');
+  char row[256];
+  s << "Model: \"" << m.name_ << "\"\n" << rule << "\n";
+  std::snprintf(row, sizeof row, " %-34s %-24s %10s\n", "Layer (type)", "Output Shape", "Param #");
+  s << row << double_rule << "\n";
+  std::int64_t total = 0, trainable = 0;
+  CategoryBytes bytes;
+  for (const Layer& layer : m.layers_) {
+    const LayerImpl& l = layer.impl();
+    std::string shape = "?";
+    if (l.built()) {
+      shape = detail::batched(1, l.output_shape()).str();
+      shape.replace(1, 1, "None");
+    }
+    const std::string label = l.name() + " (" + l.type_name() + ")";
+    std::snprintf(row, sizeof row, " %-34s %-24s %10lld\n", label.c_str(), shape.c_str(),
+                  static_cast<long long>(l.count_params()));
+    s << row;
+    total += l.count_params();
+    trainable += l.count_params(true);
+    for (Parameter* p : const_cast<LayerImpl&>(l).parameters()) {
+      bytes[Category::weights] += p->value.nbytes();
+      if (p->gradient.defined()) bytes[Category::gradients] += p->gradient.nbytes();
+    }
+  }
+  s << double_rule << "\n";
+  s << "Total params: " << total << " (" << format_bytes(static_cast<std::size_t>(total) * 4)
+    << ")\nTrainable params: " << trainable << "\nNon-trainable params: " << total - trainable
+    << "\n" << rule << "\n";
+  if (m.compiled_ && m.built_) bytes[Category::optimizer] = m.optimizer_->state_bytes();
+  s << "Memory held by this model:";
+  for (Category c : {Category::weights, Category::gradients, Category::optimizer})
+    s << " " << name_of(c) << " " << format_bytes(bytes[c]) << ";";
+  s << " activations and workspace are allocated per fit/predict call for its batch size\n";
+  return s.str();
+}
+
+void Sequential::summary() const {
+  std::fputs(summary_string().c_str(), stdout);
+  std::fflush(stdout);
+}
+
+// ---- weights ----------------------------------------------------------------------------
+
+void Sequential::reset_weights() {
+  SequentialImpl& m = impl();
+  if (!m.built_) return;
+  current_session().core().with_rng([&](RandomGenerator& rng) { initialize_layers(m, rng); });
+  if (m.compiled_) m.optimizer_->reset();
+}
+
+void Sequential::reset_weights(std::uint64_t seed) {
+  SequentialImpl& m = impl();
+  if (!m.built_) return;
+  RandomGenerator rng(seed);
+  initialize_layers(m, rng);
+  if (m.compiled_) m.optimizer_->reset();
+}
+
+std::vector<Tensor> Sequential::get_weights() const {
+  std::vector<Tensor> out;
+  for (Parameter* p : impl().parameters()) out.push_back(p->value.clone());
+  return out;
+}
+
+void Sequential::set_weights(const std::vector<Tensor>& weights) {
+  SequentialImpl& m = impl();
+  const auto params = m.parameters();
+  TABULA_EXPECT(weights.size() == params.size(), InvalidArgument,
+                "set_weights of model '" << m.name_ << "'", params.size() << " tensors",
+                weights.size());
+  // Check everything before changing anything.
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    TABULA_EXPECT(weights[i].shape() == params[i]->value.shape() &&
+                      weights[i].dtype() == params[i]->value.dtype(),
+                  InvalidArgument, "set_weights tensor " << i << " for '" << params[i]->value.name()
+                                                         << "'",
+                  params[i]->value.shape().str() << " " << name_of(params[i]->value.dtype()),
+                  weights[i].shape().str() << " " << name_of(weights[i].dtype()));
+  }
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    detail::copy_bytes(params[i]->value.raw_data(), params[i]->value.device(),
+                       weights[i].raw_data(), weights[i].device(), weights[i].nbytes());
+  }
+}
+
+}  // namespace tabula
