@@ -30,7 +30,7 @@ class EarlyStoppingCallback final : public Callback {
     best_weights_.clear();
   }
 
-  void on_epoch_end(int, const Logs& logs) override {
+  void on_epoch_end(int epoch, const Logs& logs) override {
     const double value = logs.at(options_.monitor);
     const bool improved = maximize_ ? value > best_ + options_.min_delta
                                     : value < best_ - options_.min_delta;
@@ -40,7 +40,8 @@ class EarlyStoppingCallback final : public Callback {
       if (options_.restore_best_weights) best_weights_ = model_->get_weights();
       return;
     }
-    if (++wait_ > options_.patience) stop_training();
+    // Keras's rule: stop once `patience` epochs in a row brought no improvement.
+    if (++wait_ >= options_.patience && epoch > 0) stop_training();
   }
 
   void on_train_end(const Logs&) override {

@@ -14,6 +14,7 @@
 #include "nn/detail/sequential_impl.hpp"
 #include "nn/detail/tensor_views.hpp"
 #include "tabula/core/errors.hpp"
+#include "tabula/io/safetensors.hpp"
 #include "tabula/memory/memory_info.hpp"
 #include "tabula/session/session.hpp"
 
@@ -181,14 +182,25 @@ bool Sequential::built() const { return impl().built_; }
 void Sequential::add(Layer layer) {
   SequentialImpl& m = impl();
   TABULA_EXPECT(layer.defined(), InvalidArgument, "Sequential::add", "a layer", "an empty handle");
-  TABULA_EXPECT(!m.built_, InvalidArgument, "Sequential::add to model '" << m.name_ << "'",
-                "a model not built yet", "a built model");
   if (auto declared = detail::declared_input_shape(layer)) {
     TABULA_EXPECT(m.layers_.empty(), InvalidArgument, "Input layer in model '" << m.name_ << "'",
                   "the first layer", "position " << m.layers_.size());
     m.input_shape_ = *declared;
   }
+  // As in Keras, a model whose input is known builds each layer as it is added, so a shape
+  // error names the layer being added and the weights exist from then on.
+  if (m.input_shape_) {
+    const Shape in = m.layers_.empty() ? *m.input_shape_ : m.layers_.back()->output_shape();
+    layer->build(in);
+    current_session().core().with_rng([&](RandomGenerator& rng) {
+      layer->initialize(rng);
+      layer->reset_state();
+    });
+    m.built_ = true;
+  }
   m.layers_.push_back(std::move(layer));
+  // New weights need gradients and optimizer state: compile again.
+  m.compiled_ = false;
 }
 
 void Sequential::build(const Shape& input_shape) {
@@ -206,7 +218,7 @@ void Sequential::build(const Shape& input_shape) {
   m.input_shape_ = input_shape;
   m.built_ = true;
   current_session().core().with_rng([&](RandomGenerator& rng) { initialize_layers(m, rng); });
-  if (m.compiled_) compile(m.optimizer_, m.loss_->name(), m.metric_names_);
+  if (m.loss_) compile(m.optimizer_, m.loss_->name(), m.metric_names_);
 }
 
 void Sequential::compile(Optimizer optimizer, const std::string& loss,
@@ -218,18 +230,17 @@ void Sequential::compile(Optimizer optimizer, const std::string& loss,
   m.optimizer_ = std::move(optimizer);
   m.metric_names_ = metrics;
   m.compiled_ = true;
-  if (!m.built_ && m.input_shape_) {
-    build(*m.input_shape_);
-    return;  // build compiles again now that shapes are known
-  }
-  if (!m.built_) return;  // metrics resolve once the output shape is known
+  if (!m.built_) return;  // gradients, state and metrics follow once the shapes are known
   m.metrics_.clear();
   for (const auto& name : metrics)
     m.metrics_.push_back(detail::Metric::resolve(name, *m.loss_, m.layers_.back()->output_shape()));
   LayerImpl& last = m.layers_.back().impl();
   m.fused_output_ = m.loss_->fuses_with(last.output_activation());
+  for (Layer& layer : m.layers_) {
+    layer->set_fused_output(false);
+    layer->allocate_gradients();
+  }
   last.set_fused_output(m.fused_output_);
-  for (Layer& layer : m.layers_) layer->allocate_gradients();
   m.optimizer_->build(m.parameters());
 }
 
@@ -238,7 +249,8 @@ void Sequential::compile(Optimizer optimizer, const std::string& loss,
 History Sequential::fit(const Tensor& x, const Tensor& y, const FitOptions& options) {
   SequentialImpl& m = impl();
   TABULA_EXPECT(m.compiled_, InvalidArgument, "fit of model '" << m.name_ << "'",
-                "a compiled model (call compile first)", "not compiled");
+                "a compiled model (call compile first, and again after adding layers)",
+                "not compiled");
   TABULA_EXPECT(options.epochs >= 0, InvalidArgument, "fit epochs", ">= 0", options.epochs);
   TABULA_EXPECT(options.batch_size > 0, InvalidArgument, "fit batch_size", "> 0",
                 options.batch_size);
@@ -478,6 +490,66 @@ void Sequential::set_weights(const std::vector<Tensor>& weights) {
     detail::copy_bytes(params[i]->value.raw_data(), params[i]->value.device(),
                        weights[i].raw_data(), weights[i].device(), weights[i].nbytes());
   }
+}
+
+}  // namespace tabula
+
+namespace tabula {
+
+namespace {
+
+std::string weight_name(const Layer& layer, const Parameter& p) {
+  return layer.name() + "/" + p.name;
+}
+
+}  // namespace
+
+void Sequential::save_weights(const std::string& path) const {
+  const SequentialImpl& m = impl();
+  TABULA_EXPECT(m.built_, InvalidArgument, "save_weights of model '" << m.name_ << "'",
+                "a built model", "a model whose input shape is not known yet");
+  std::vector<io::NamedTensor> tensors;
+  for (const Layer& layer : m.layers_)
+    for (Parameter* p : layer->parameters()) tensors.push_back({weight_name(layer, *p), p->value});
+  io::save_safetensors(path, tensors, {{"format", "tabula"}, {"model", m.name_}});
+}
+
+void Sequential::load_weights(const std::string& path) {
+  SequentialImpl& m = impl();
+  TABULA_EXPECT(m.built_, InvalidArgument, "load_weights of model '" << m.name_ << "'",
+                "a built model", "a model whose input shape is not known yet");
+  const io::SafetensorsFile file = io::SafetensorsFile::open(path);
+  // Match every weight to an entry and check shapes and dtypes before copying anything, so
+  // that a file that does not fit leaves the model as it was.
+  std::vector<std::pair<Parameter*, const io::SafetensorsEntry*>> plan;
+  std::size_t expected = 0;
+  for (const Layer& layer : m.layers_) {
+    for (Parameter* p : layer->parameters()) {
+      ++expected;
+      const std::string name = weight_name(layer, *p);
+      const io::SafetensorsEntry* entry = file.find(name);
+      if (entry == nullptr) {
+        TABULA_THROW(FormatError, "weights file '" << path << "' has no tensor '" << name
+                                                   << "' for model '" << m.name_ << "'");
+      }
+      TABULA_EXPECT(entry->shape == p->value.shape() && entry->dtype == p->value.dtype(),
+                    FormatError, "tensor '" << name << "' in '" << path << "'",
+                    p->value.shape().str() << " " << name_of(p->value.dtype()),
+                    entry->shape.str() << " " << name_of(entry->dtype));
+      plan.emplace_back(p, entry);
+    }
+  }
+  if (file.entries().size() != expected) {
+    std::string extra;
+    for (const auto& e : file.entries()) {
+      const bool used = std::any_of(plan.begin(), plan.end(),
+                                    [&](const auto& step) { return step.second == &e; });
+      if (!used) extra += (extra.empty() ? "'" : ", '") + e.name + "'";
+    }
+    TABULA_THROW(FormatError, "weights file '" << path << "' has tensors that model '" << m.name_
+                                               << "' does not: " << extra);
+  }
+  for (auto& [p, entry] : plan) file.copy_into(*entry, p->value);
 }
 
 }  // namespace tabula

@@ -1,0 +1,217 @@
+#include "tabula/nn/layers/lstm.hpp"
+
+#include <algorithm>
+#include <string_view>
+#include <vector>
+
+#include "backend/detail/device_copy.hpp"
+#include "backend/detail/kernels.hpp"
+#include "backend/detail/recurrent_kernels.hpp"
+#include "nn/detail/initializers.hpp"
+#include "nn/detail/tensor_views.hpp"
+#include "tabula/core/errors.hpp"
+
+namespace tabula::layers {
+namespace {
+
+using detail::f32;
+using detail::index_t;
+
+Activation lstm_activation(std::string_view option, const std::string& value) {
+  if (value == "tanh") return Activation::tanh;
+  if (value == "sigmoid") return Activation::sigmoid;
+  TABULA_THROW(InvalidArgument,
+               "LSTM option " << option << ": expected 'tanh' or 'sigmoid', got '" << value << "'");
+}
+
+// Buffers, per batch of up to capacity_ samples, all laid out (batch, timesteps, ...) so that
+// timestep t of every sample is one strided matrix a gemm can address in place:
+//   gates_  (B, T, 4U)  pre-activations, then the gate activations backward needs; backward
+//                       turns step t's into dL/d(pre-activations) once it has used them, and
+//                       the two whole-sequence gemms (d kernel, dx) read them from there
+//   cells_  (B, T, U)   the cell states c_t
+//   hidden_ (B, T-1, U) h_0 .. h_{T-2} without return_sequences (with it, y holds every h_t;
+//                       h_{T-1} always goes straight to y)
+//   dh_, dc_ (B, U)     the gradients flowing back through the recurrence (workspace)
+class LSTMLayer final : public LayerImpl {
+ public:
+  LSTMLayer(std::int64_t units, const LSTMOptions& options)
+      : LayerImpl("lstm", options.name),
+        units_(units),
+        return_sequences_(options.return_sequences),
+        activation_(lstm_activation("activation", options.activation)),
+        recurrent_activation_(
+            lstm_activation("recurrent_activation", options.recurrent_activation)),
+        use_bias_(options.use_bias),
+        unit_forget_bias_(options.unit_forget_bias) {}
+
+  std::string type_name() const override { return "LSTM"; }
+
+  Shape do_build(const Shape& input) override {
+    TABULA_EXPECT(input.rank() == 2 && input[0] > 0 && input[1] > 0, InvalidArgument,
+                  "input shape of LSTM layer '" << name() << "'",
+                  "(timesteps, features) with positive extents", input.str());
+    timesteps_ = input[0];
+    features_ = input[1];
+    kernel_ = &add_weight("kernel", {features_, 4 * units_});
+    recurrent_kernel_ = &add_weight("recurrent_kernel", {units_, 4 * units_});
+    if (use_bias_) bias_ = &add_weight("bias", {4 * units_});
+    return return_sequences_ ? Shape{timesteps_, units_} : Shape{units_};
+  }
+
+  void initialize(RandomGenerator& rng) override {
+    detail::glorot_uniform(kernel_->value, features_, 4 * units_, rng);
+    detail::orthogonal(recurrent_kernel_->value, rng);
+    if (bias_) {
+      std::vector<float> bias(static_cast<std::size_t>(4 * units_), 0.0f);
+      if (unit_forget_bias_)
+        std::fill(bias.begin() + units_, bias.begin() + 2 * units_, 1.0f);  // the f quarter
+      detail::copy_from_host(bias_->value, bias);
+    }
+  }
+
+  void reserve(std::int64_t batch) override {
+    release_batch_buffers();
+    const auto buffer = [&](Shape shape, Category category, const char* what) {
+      return empty(shape, {.category = category, .name = name() + "/" + what});
+    };
+    gates_ = buffer({batch, timesteps_, 4 * units_}, Category::activations, "gates");
+    cells_ = buffer({batch, timesteps_, units_}, Category::activations, "cells");
+    if (!return_sequences_ && timesteps_ > 1)
+      hidden_ = buffer({batch, timesteps_ - 1, units_}, Category::activations, "hidden");
+    dh_ = buffer({batch, units_}, Category::workspace, "dh");
+    dc_ = buffer({batch, units_}, Category::workspace, "dc");
+    capacity_ = batch;
+  }
+
+  void release_batch_buffers() override {
+    gates_ = cells_ = hidden_ = dh_ = dc_ = Tensor();
+    capacity_ = 0;
+  }
+
+  void forward(const Tensor& x, const Tensor& y, bool) override {
+    const index_t rows = checked_rows(x);
+    auto& k = detail::kernels_for(x.device());
+    auto& rk = detail::recurrent_kernels_for(x.device());
+    const index_t T = timesteps_, U = units_, G = 4 * units_;
+    float* gates = f32(gates_);
+    float* cells = f32(cells_);
+    const float* recurrent = f32(recurrent_kernel_->value);
+
+    // Every timestep's input projection in one gemm: (rows * T, F) · (F, 4U).
+    k.gemm(false, false, rows * T, G, features_, 1.0f, f32(x), features_, f32(kernel_->value), G,
+           0.0f, gates, G);
+    if (bias_) k.add_bias(gates, f32(bias_->value), rows * T, G);
+
+    detail::LstmStep step = step_of(rows);
+    for (index_t t = 0; t < T; ++t) {
+      float* gates_t = gates + t * G;
+      if (t > 0) {  // h_{-1} = 0 adds nothing
+        const Rows h_prev = hidden_at(y, t - 1);
+        k.gemm(false, false, rows, G, U, 1.0f, h_prev.data, h_prev.ld, recurrent, G, 1.0f,
+               gates_t, T * G);
+      }
+      const Rows h = hidden_at(y, t);
+      step.h_ld = h.ld;
+      rk.lstm_forward_step(step, gates_t, t > 0 ? cells + (t - 1) * U : nullptr, cells + t * U,
+                           h.data);
+    }
+  }
+
+  void backward(const Tensor& x, const Tensor& y, const Tensor& dy, const Tensor* dx) override {
+    const index_t rows = checked_rows(x);
+    auto& k = detail::kernels_for(x.device());
+    auto& rk = detail::recurrent_kernels_for(x.device());
+    const index_t T = timesteps_, U = units_, G = 4 * units_;
+    float* gates = f32(gates_);
+    const float* cells = f32(cells_);
+    float* dh = f32(dh_);
+    float* dc = f32(dc_);
+    const float* recurrent = f32(recurrent_kernel_->value);
+    float* d_recurrent = f32(recurrent_kernel_->gradient);
+
+    detail::zero_bytes(dc, dc_.device(), static_cast<std::size_t>(rows * U) * sizeof(float));
+    detail::LstmStep step = step_of(rows);
+    step.dy_ld = return_sequences_ ? T * U : U;
+    bool accumulated = false;  // d(recurrent_kernel) written at least once
+    for (index_t t = T; t-- > 0;) {
+      float* gates_t = gates + t * G;
+      // dL/dh_t from the output: every step with return_sequences, else the last one only.
+      const float* dy_t = return_sequences_ ? f32(dy) + t * U : t == T - 1 ? f32(dy) : nullptr;
+      rk.lstm_backward_step(step, gates_t, t > 0 ? cells + (t - 1) * U : nullptr, cells + t * U,
+                            t == T - 1 ? nullptr : dh, dy_t, dc);
+      if (t == 0) break;  // h_{-1} = 0: no recurrent-kernel term, no earlier state
+      const Rows h_prev = hidden_at(y, t - 1);
+      k.gemm(true, false, U, G, rows, 1.0f, h_prev.data, h_prev.ld, gates_t, T * G,
+             accumulated ? 1.0f : 0.0f, d_recurrent, G);
+      accumulated = true;
+      k.gemm(false, true, rows, U, G, 1.0f, gates_t, T * G, recurrent, G, 0.0f, dh, U);
+    }
+    if (!accumulated)
+      detail::zero_bytes(d_recurrent, recurrent_kernel_->gradient.device(),
+                         recurrent_kernel_->gradient.nbytes());
+
+    // Whole-sequence gemms over rows * T rows of dL/d(gate pre-activations).
+    k.gemm(true, false, features_, G, rows * T, 1.0f, f32(x), features_, gates, G, 0.0f,
+           f32(kernel_->gradient), G);
+    if (bias_) k.sum_rows(gates, f32(bias_->gradient), rows * T, G);
+    if (dx)
+      k.gemm(false, true, rows * T, features_, G, 1.0f, gates, G, f32(kernel_->value), G, 0.0f,
+             f32(*dx), features_);
+  }
+
+ private:
+  struct Rows {
+    float* data;  // sample 0's row
+    index_t ld;   // floats between samples' rows
+  };
+
+  // Where h_t lives: in y with return_sequences (and for the last step), else in hidden_.
+  Rows hidden_at(const Tensor& y, index_t t) const {
+    if (return_sequences_) return {f32(y) + t * units_, timesteps_ * units_};
+    if (t == timesteps_ - 1) return {f32(y), units_};
+    return {f32(hidden_) + t * units_, (timesteps_ - 1) * units_};
+  }
+
+  detail::LstmStep step_of(index_t rows) const {
+    return {.batch = rows,
+            .units = units_,
+            .gates_ld = timesteps_ * 4 * units_,
+            .cell_ld = timesteps_ * units_,
+            .h_ld = 0,
+            .dy_ld = 0,
+            .activation = activation_,
+            .recurrent_activation = recurrent_activation_};
+  }
+
+  index_t checked_rows(const Tensor& x) const {
+    const index_t rows = detail::rows_of(x);
+    TABULA_EXPECT(gates_.defined() && rows <= capacity_, InvalidArgument,
+                  "batch of LSTM layer '" << name() << "'",
+                  "at most the " << capacity_ << " samples reserved", rows);
+    return rows;
+  }
+
+  std::int64_t units_;
+  bool return_sequences_;
+  Activation activation_;
+  Activation recurrent_activation_;
+  bool use_bias_;
+  bool unit_forget_bias_;
+  index_t timesteps_ = 0;
+  index_t features_ = 0;
+  Parameter* kernel_ = nullptr;
+  Parameter* recurrent_kernel_ = nullptr;
+  Parameter* bias_ = nullptr;
+  index_t capacity_ = 0;
+  Tensor gates_, cells_, hidden_, dh_, dc_;
+};
+
+}  // namespace
+
+Layer LSTM(std::int64_t units, const LSTMOptions& options) {
+  TABULA_EXPECT(units > 0, InvalidArgument, "LSTM units", "> 0", units);
+  return Layer(std::make_shared<LSTMLayer>(units, options));
+}
+
+}  // namespace tabula::layers

@@ -1,0 +1,176 @@
+#include "tabula/nn/layers/pooling.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <limits>
+
+#include "backend/detail/kernels.hpp"
+#include "nn/detail/tensor_views.hpp"
+#include "tabula/core/errors.hpp"
+
+namespace tabula::layers {
+namespace {
+
+using detail::f32;
+using detail::index_t;
+using detail::Window2d;
+
+std::string lowercase(std::string text) {
+  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return text;
+}
+
+// Same geometry as Conv2D's (src/nn/layers/conv2d.cpp): TensorFlow's output sizes, valid
+// ceil((in - k + 1) / s) and same ceil(in / s), with the odd padding element after the last.
+index_t ceil_div(index_t a, index_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
+
+std::pair<index_t, index_t> output_and_padding(index_t in, index_t k, index_t s, bool same) {
+  if (!same) return {ceil_div(in - k + 1, s), 0};
+  const index_t out = ceil_div(in, s);
+  const index_t total = std::max<index_t>((out - 1) * s + k - in, 0);
+  return {out, total / 2};
+}
+
+/// What both poolings share: options, geometry, and the shape rules. No weights; not
+/// thread-safe, like every layer.
+class Pool2DLayer : public LayerImpl {
+ public:
+  Pool2DLayer(std::string_view prefix, std::pair<std::int64_t, std::int64_t> pool_size,
+              std::pair<std::int64_t, std::int64_t> strides, bool same, std::string name)
+      : LayerImpl(prefix, std::move(name)), pool_size_(pool_size), strides_(strides), same_(same) {}
+
+  Shape do_build(const Shape& input) override {
+    TABULA_EXPECT(input.rank() == 3 && input.numel() > 0, InvalidArgument,
+                  "input shape of " << type_name() << " layer '" << name() << "'",
+                  "rank 3 (height, width, channels) with positive extents", input.str());
+    const auto [ph, pw] = pool_size_;
+    const auto [sh, sw] = strides_;
+    const auto [out_h, pad_top] = output_and_padding(input[0], ph, sh, same_);
+    const auto [out_w, pad_left] = output_and_padding(input[1], pw, sw, same_);
+    TABULA_EXPECT(out_h > 0 && out_w > 0, InvalidArgument,
+                  "output size of " << type_name() << " layer '" << name() << "' for input "
+                                    << input.str() << ", pool_size (" << ph << ", " << pw
+                                    << "), strides (" << sh << ", " << sw << "), padding '"
+                                    << (same_ ? "same" : "valid") << "'",
+                  "positive (height, width)", "(" << out_h << ", " << out_w << ")");
+    window_ = Window2d{.batch = 0,
+                       .in_h = input[0],
+                       .in_w = input[1],
+                       .channels = input[2],
+                       .kernel_h = ph,
+                       .kernel_w = pw,
+                       .stride_h = sh,
+                       .stride_w = sw,
+                       .pad_top = pad_top,
+                       .pad_left = pad_left,
+                       .out_h = out_h,
+                       .out_w = out_w};
+    return Shape{out_h, out_w, input[2]};
+  }
+
+ protected:
+  Window2d window(index_t batch) const {
+    Window2d w = window_;
+    w.batch = batch;
+    return w;
+  }
+
+ private:
+  std::pair<std::int64_t, std::int64_t> pool_size_;
+  std::pair<std::int64_t, std::int64_t> strides_;
+  bool same_;
+  Window2d window_{};
+};
+
+/// Keeps, per batch, the flat input position of each output's maximum (int32, category
+/// activations) so that backward routes each gradient to the element that won.
+class MaxPooling2DLayer final : public Pool2DLayer {
+ public:
+  using Pool2DLayer::Pool2DLayer;
+  std::string type_name() const override { return "MaxPooling2D"; }
+
+  void reserve(std::int64_t batch) override {
+    TABULA_EXPECT(built(), InvalidArgument, "reserve of MaxPooling2D layer '" << name() << "'",
+                  "a built layer", "one not built yet");
+    const std::int64_t elements = batch * input_shape().numel();
+    TABULA_EXPECT(elements <= std::numeric_limits<std::int32_t>::max(), InvalidArgument,
+                  "batch of " << batch << " for MaxPooling2D layer '" << name() << "' (input "
+                              << input_shape().str() << ")",
+                  "at most " << std::numeric_limits<std::int32_t>::max()
+                             << " input elements per batch (int32 positions)",
+                  elements);
+    argmax_ = Tensor();  // give the old buffer back before asking for the new one
+    argmax_ = empty(
+        detail::batched(batch, output_shape()),
+        {.dtype = DType::int32, .category = Category::activations, .name = name() + "/argmax"});
+    capacity_ = batch;
+  }
+  void release_batch_buffers() override {
+    argmax_ = Tensor();
+    capacity_ = 0;
+  }
+
+  void forward(const Tensor& x, const Tensor& y, bool) override {
+    const index_t n = detail::rows_of(x);
+    if (!argmax_.defined() || n > capacity_) reserve(n);  // only when reserve() was skipped
+    detail::kernels_for(x.device())
+        .max_pool_forward(window(n), f32(x), f32(y),
+                          static_cast<std::int32_t*>(argmax_.raw_data()));
+  }
+
+  void backward(const Tensor& x, const Tensor&, const Tensor& dy, const Tensor* dx) override {
+    if (!dx) return;
+    detail::kernels_for(x.device())
+        .max_pool_backward(window(detail::rows_of(x)), f32(dy),
+                           static_cast<const std::int32_t*>(argmax_.raw_data()), f32(*dx));
+  }
+
+ private:
+  Tensor argmax_;
+  std::int64_t capacity_ = 0;
+};
+
+/// Owns nothing per batch: the gradient of a mean spreads evenly over its window.
+class AveragePooling2DLayer final : public Pool2DLayer {
+ public:
+  using Pool2DLayer::Pool2DLayer;
+  std::string type_name() const override { return "AveragePooling2D"; }
+
+  void forward(const Tensor& x, const Tensor& y, bool) override {
+    detail::kernels_for(x.device()).avg_pool_forward(window(detail::rows_of(x)), f32(x), f32(y));
+  }
+
+  void backward(const Tensor& x, const Tensor&, const Tensor& dy, const Tensor* dx) override {
+    if (!dx) return;
+    detail::kernels_for(x.device())
+        .avg_pool_backward(window(detail::rows_of(x)), f32(dy), f32(*dx));
+  }
+};
+
+template <typename L>
+Layer make_pool(const char* type, const char* prefix, std::pair<std::int64_t, std::int64_t> pool,
+                const Pool2DOptions& options) {
+  TABULA_EXPECT(pool.first > 0 && pool.second > 0, InvalidArgument, type << " pool_size",
+                "two positive sizes", "(" << pool.first << ", " << pool.second << ")");
+  const auto strides = options.strides.value_or(pool);
+  TABULA_EXPECT(strides.first > 0 && strides.second > 0, InvalidArgument, type << " strides",
+                "two positive steps", "(" << strides.first << ", " << strides.second << ")");
+  const std::string padding = lowercase(options.padding);
+  TABULA_EXPECT(padding == "valid" || padding == "same", InvalidArgument, type << " padding",
+                "'valid' or 'same'", "'" << options.padding << "'");
+  return Layer(std::make_shared<L>(prefix, pool, strides, padding == "same", options.name));
+}
+
+}  // namespace
+
+Layer MaxPooling2D(std::pair<std::int64_t, std::int64_t> pool_size, const Pool2DOptions& options) {
+  return make_pool<MaxPooling2DLayer>("MaxPooling2D", "max_pooling2d", pool_size, options);
+}
+
+Layer AveragePooling2D(std::pair<std::int64_t, std::int64_t> pool_size,
+                       const Pool2DOptions& options) {
+  return make_pool<AveragePooling2DLayer>("AveragePooling2D", "average_pooling2d", pool_size,
+                                          options);
+}
+
+}  // namespace tabula::layers

@@ -1,0 +1,291 @@
+#include "tabula/nn/layers/lstm.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "support/fixtures.hpp"
+#include "support/gradient_check.hpp"
+#include "tabula/tabula.hpp"
+
+namespace tabula {
+namespace {
+
+using layers::LSTM;
+using layers::LSTMOptions;
+
+// The message of the InvalidArgument that `f` throws ("" if it throws none).
+template <typename F>
+std::string invalid_argument_message(F&& f) {
+  try {
+    f();
+  } catch (const InvalidArgument& e) {
+    return e.what();
+  }
+  return "";
+}
+
+Parameter& parameter(LayerImpl& layer, const std::string& name) {
+  for (Parameter* p : layer.parameters())
+    if (p->name == name) return *p;
+  throw std::runtime_error("layer " + layer.name() + " has no parameter " + name);
+}
+
+// Copies a CPU tensor's elements into another of the same shape.
+void assign(const Tensor& destination, const Tensor& source) {
+  ASSERT_EQ(destination.shape(), source.shape());
+  std::memcpy(destination.data<float>(), source.data<float>(), source.nbytes());
+}
+
+TEST(LSTM, OutputsTheLastHiddenStateByDefault) {
+  Session session({.name = "lstm_test"});
+  SessionScope scope(session);
+  Sequential model({layers::Input({7, 3}), LSTM(5)});
+  EXPECT_EQ(model.layers().back()->output_shape(), (Shape{5}));
+  const Tensor y = model.predict(random_normal({4, 7, 3}));
+  EXPECT_EQ(y.shape(), (Shape{4, 5}));
+}
+
+TEST(LSTM, OutputsEveryTimestepWithReturnSequences) {
+  Session session({.name = "lstm_test"});
+  SessionScope scope(session);
+  Sequential model({layers::Input({7, 3}), LSTM(5, {.return_sequences = true})});
+  EXPECT_EQ(model.layers().back()->output_shape(), (Shape{7, 5}));
+  const Tensor y = model.predict(random_normal({4, 7, 3}));
+  EXPECT_EQ(y.shape(), (Shape{4, 7, 5}));
+}
+
+TEST(LSTM, LastOutputIsTheLastStepOfTheSequence) {
+  Session session({.name = "lstm_test"});
+  SessionScope scope(session);
+  Layer last = LSTM(4);
+  Layer all = LSTM(4, {.return_sequences = true});
+  last->build({6, 3});
+  all->build({6, 3});
+  RandomGenerator rng(3);
+  last->initialize(rng);
+  for (Parameter* p : last->parameters()) assign(parameter(all.impl(), p->name).value, p->value);
+  last->reserve(2);
+  all->reserve(2);
+  const Tensor x = random_normal({2, 6, 3});
+  const Tensor y_last = zeros({2, 4});
+  const Tensor y_all = zeros({2, 6, 4});
+  last->forward(x, y_last, false);
+  all->forward(x, y_all, false);
+  const auto a = y_all.to_vector<float>();
+  const auto b = y_last.to_vector<float>();
+  for (int s = 0; s < 2; ++s)
+    for (int u = 0; u < 4; ++u) EXPECT_EQ(b[s * 4 + u], a[(s * 6 + 5) * 4 + u]) << s << "," << u;
+}
+
+TEST(LSTM, CreatesKerasWeightsWithAUnitForgetBias) {
+  Session session({.name = "lstm_test"});
+  SessionScope scope(session);
+  Sequential model({layers::Input({7, 3}), LSTM(5, {.name = "encoder"})});
+  LayerImpl& lstm = model.layers().back().impl();
+  EXPECT_EQ(lstm.name(), "encoder");
+  EXPECT_EQ(lstm.type_name(), "LSTM");
+  EXPECT_EQ(parameter(lstm, "kernel").value.shape(), (Shape{3, 20}));
+  EXPECT_EQ(parameter(lstm, "recurrent_kernel").value.shape(), (Shape{5, 20}));
+  EXPECT_EQ(model.count_params(), 3 * 20 + 5 * 20 + 20);
+
+  const auto bias = parameter(lstm, "bias").value.to_vector<float>();
+  ASSERT_EQ(bias.size(), 20u);
+  for (int j = 0; j < 20; ++j) EXPECT_EQ(bias[j], j >= 5 && j < 10 ? 1.0f : 0.0f) << j;
+
+  // Orthogonal: the recurrent kernel's rows (5 of length 20) are orthonormal.
+  const auto r = parameter(lstm, "recurrent_kernel").value.to_vector<float>();
+  for (int a = 0; a < 5; ++a)
+    for (int b = 0; b < 5; ++b) {
+      double dot = 0;
+      for (int c = 0; c < 20; ++c) dot += double(r[a * 20 + c]) * r[b * 20 + c];
+      EXPECT_NEAR(dot, a == b ? 1.0 : 0.0, 1e-5) << a << "," << b;
+    }
+}
+
+TEST(LSTM, HonoursUseBiasAndUnitForgetBiasOptions) {
+  Session session({.name = "lstm_test"});
+  SessionScope scope(session);
+  Sequential plain({layers::Input({7, 3}), LSTM(5, {.unit_forget_bias = false})});
+  for (float b : parameter(plain.layers().back().impl(), "bias").value.to_vector<float>())
+    EXPECT_EQ(b, 0.0f);
+  Sequential no_bias({layers::Input({7, 3}), LSTM(5, {.use_bias = false})});
+  EXPECT_EQ(no_bias.layers().back()->parameters().size(), 2u);
+  EXPECT_EQ(no_bias.count_params(), 3 * 20 + 5 * 20);
+}
+
+TEST(LSTM, RejectsAnInputThatIsNotTimestepsByFeatures) {
+  Session session({.name = "lstm_test"});
+  SessionScope scope(session);
+  Layer lstm = LSTM(4, {.name = "rnn"});
+  const std::string message = invalid_argument_message([&] { lstm->build({12}); });
+  EXPECT_NE(message.find("'rnn'"), std::string::npos) << message;
+  EXPECT_NE(message.find("(timesteps, features)"), std::string::npos) << message;
+  EXPECT_NE(message.find("got (12,)"), std::string::npos) << message;
+  EXPECT_THROW(LSTM(4)->build({2, 3, 4}), InvalidArgument);
+}
+
+TEST(LSTM, RejectsUnsupportedActivationsAndUnits) {
+  Session session({.name = "lstm_test"});
+  SessionScope scope(session);
+  std::string message = invalid_argument_message([] { LSTM(4, {.activation = "relu"}); });
+  EXPECT_NE(message.find("activation"), std::string::npos) << message;
+  EXPECT_NE(message.find("'relu'"), std::string::npos) << message;
+  message = invalid_argument_message(
+      [] { LSTM(4, {.recurrent_activation = "hard_sigmoid"}); });
+  EXPECT_NE(message.find("recurrent_activation"), std::string::npos) << message;
+  EXPECT_NE(message.find("'hard_sigmoid'"), std::string::npos) << message;
+  EXPECT_THROW(LSTM(0), InvalidArgument);
+}
+
+TEST(LSTM, StacksWithReturnSequencesInASequentialModel) {
+  Session session({.name = "lstm_test", .seed = 3});
+  SessionScope scope(session);
+  Sequential model({layers::Input({6, 2}), LSTM(4, {.return_sequences = true}), LSTM(3),
+                    layers::Dense(1)});
+  model.compile(optimizers::Adam(1e-2), "mse");
+  const Tensor x = random_normal({40, 6, 2});
+  const Tensor y = random_normal({40, 1});
+  const History h = model.fit(x, y, {.epochs = 3, .batch_size = 16, .verbose = 0});
+  ASSERT_EQ(h.history.at("loss").size(), 3u);
+  for (double loss : h.history.at("loss")) EXPECT_TRUE(std::isfinite(loss)) << loss;
+  EXPECT_NE(model.summary_string().find("LSTM"), std::string::npos);
+  EXPECT_EQ(model.predict(x).shape(), (Shape{40, 1}));
+}
+
+// ---- gradients ----------------------------------------------------------------------------
+
+TEST(LSTM, GradientsMatchFiniteDifferencesForTheLastOutput) {
+  Session session({.name = "lstm_test"});
+  SessionScope scope(session);
+  Layer lstm = LSTM(3);
+  EXPECT_EQ(testing::check_gradients(lstm.impl(), {4, 2}), "");
+}
+
+TEST(LSTM, GradientsMatchFiniteDifferencesForSequences) {
+  Session session({.name = "lstm_test"});
+  SessionScope scope(session);
+  Layer lstm = LSTM(3, {.return_sequences = true});
+  EXPECT_EQ(testing::check_gradients(lstm.impl(), {4, 2}), "");
+}
+
+TEST(LSTM, GradientsMatchFiniteDifferencesForASingleTimestep) {
+  // No recurrence at all: d(recurrent_kernel) must come out as zeros, not stale values.
+  Session session({.name = "lstm_test"});
+  SessionScope scope(session);
+  Layer lstm = LSTM(3);
+  lstm->build({1, 2});
+  RandomGenerator rng(7);
+  lstm->initialize(rng);
+  lstm->allocate_gradients();
+  const Tensor stale = parameter(lstm.impl(), "recurrent_kernel").gradient;
+  std::fill_n(stale.data<float>(), stale.numel(), 5.0f);
+  EXPECT_EQ(testing::check_gradients(lstm.impl(), {1, 2}), "");
+  for (float g : parameter(lstm.impl(), "recurrent_kernel").gradient.to_vector<float>())
+    EXPECT_EQ(g, 0.0f);
+}
+
+TEST(LSTM, GradientsMatchFiniteDifferencesWithSwappedActivationsAndNoBias) {
+  // The other specialisations of the gate kernels: sigmoid on the cell, tanh on the gates.
+  Session session({.name = "lstm_test"});
+  SessionScope scope(session);
+  Layer lstm = LSTM(3, {.return_sequences = true,
+                        .activation = "sigmoid",
+                        .recurrent_activation = "tanh",
+                        .use_bias = false});
+  EXPECT_EQ(testing::check_gradients(lstm.impl(), {3, 2}), "");
+  Layer tanh_gates = LSTM(2, {.recurrent_activation = "tanh"});
+  EXPECT_EQ(testing::check_gradients(tanh_gates.impl(), {3, 2}), "");
+  Layer sigmoid_cell = LSTM(2, {.activation = "sigmoid"});
+  EXPECT_EQ(testing::check_gradients(sigmoid_cell.impl(), {3, 2}), "");
+}
+
+// ---- known answers (tests/fixtures/make_lstm.py, PyTorch in float64) ----------------------
+
+// float32 against a float64 reference: the relative term covers rounding in each op; the
+// absolute term covers entries near zero, whose float32 rounding error is set by the size of
+// the terms summed over batch * timesteps rather than by the entry itself.
+void expect_matches_pytorch(bool return_sequences) {
+  Session session({.name = "lstm_test"});
+  SessionScope scope(session);
+  const std::string file = "lstm.safetensors";
+  const std::string c = return_sequences ? "sequences/" : "last/";
+  const auto fixture = [&](const std::string& name) { return testing::load_fixture(file, name); };
+  const Tensor x = fixture("x");
+  const std::int64_t batch = x.shape()[0], timesteps = x.shape()[1], features = x.shape()[2];
+  const Tensor kernel = fixture("kernel");
+  const std::int64_t units = kernel.shape()[1] / 4;
+
+  Layer lstm = LSTM(units, {.return_sequences = return_sequences});
+  lstm->build({timesteps, features});
+  assign(parameter(lstm.impl(), "kernel").value, kernel);
+  assign(parameter(lstm.impl(), "recurrent_kernel").value, fixture("recurrent_kernel"));
+  assign(parameter(lstm.impl(), "bias").value, fixture("bias"));
+  lstm->allocate_gradients();
+  lstm->reserve(batch);
+
+  const Tensor r = fixture(c + "r");
+  const Tensor y = zeros(r.shape());
+  const Tensor dx = zeros(x.shape());
+  lstm->forward(x, y, true);
+  lstm->backward(x, y, r.clone(), &dx);
+
+  EXPECT_EQ(testing::compare(y, fixture(c + "y"), 1e-5, 1e-6), "") << "y";
+  EXPECT_EQ(testing::compare(dx, fixture(c + "dx"), 1e-5, 1e-6), "") << "dx";
+  EXPECT_EQ(testing::compare(parameter(lstm.impl(), "kernel").gradient, fixture(c + "dkernel"),
+                             1e-5, 1e-6),
+            "")
+      << "dkernel";
+  EXPECT_EQ(testing::compare(parameter(lstm.impl(), "recurrent_kernel").gradient,
+                             fixture(c + "drecurrent_kernel"), 1e-5, 1e-6),
+            "")
+      << "drecurrent_kernel";
+  EXPECT_EQ(testing::compare(parameter(lstm.impl(), "bias").gradient, fixture(c + "dbias"), 1e-5,
+                             1e-6),
+            "")
+      << "dbias";
+  lstm->release_batch_buffers();
+}
+
+TEST(LSTM, MatchesPyTorchForTheLastOutput) { expect_matches_pytorch(false); }
+
+TEST(LSTM, MatchesPyTorchForSequences) { expect_matches_pytorch(true); }
+
+// ---- learning ---------------------------------------------------------------------------
+
+// Windows of sin(0.3 t + phase) -> the next value. Predicting 0 scores an mse of 0.5 and
+// extrapolating the last two values linearly 0.004; this model (seeds 1-4 and 11 measured)
+// reaches 1e-4 after 10 epochs and at most 1.3e-5 after 20, so 1e-3 after 20 epochs fails only
+// when learning is broken, not by chance. About 0.4 s in a RelWithDebInfo build.
+TEST(LSTM, LearnsToPredictTheNextValueOfASineWave) {
+  Session session({.name = "lstm_test", .seed = 11});
+  SessionScope scope(session);
+  constexpr int kSamples = 256, kSteps = 20, kEpochs = 20;
+  constexpr double kBound = 1e-3;
+  std::mt19937 gen(5);
+  std::uniform_real_distribution<float> phase(0.0f, 6.2831853f);
+  std::vector<float> xs, ys;
+  for (int s = 0; s < kSamples; ++s) {
+    const float p = phase(gen);
+    for (int t = 0; t < kSteps; ++t) xs.push_back(std::sin(t * 0.3f + p));
+    ys.push_back(std::sin(kSteps * 0.3f + p));
+  }
+  const Tensor x = from_vector(xs, Shape{kSamples, kSteps, 1});
+  const Tensor y = from_vector(ys, Shape{kSamples, 1});
+
+  Sequential model({layers::Input({kSteps, 1}), LSTM(16), layers::Dense(1)});
+  model.compile(optimizers::Adam(1e-2), "mse");
+  const double before = model.evaluate(x, y)["loss"];
+  model.fit(x, y, {.epochs = kEpochs, .batch_size = 32, .verbose = 0});
+  const double after = model.evaluate(x, y)["loss"];
+  EXPECT_GT(before, 0.1);
+  EXPECT_LT(after, kBound) << "mse before training: " << before;
+}
+
+}  // namespace
+}  // namespace tabula

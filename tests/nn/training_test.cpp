@@ -1,0 +1,81 @@
+// End-to-end training on Fashion-MNIST (Debian's dataset-fashion-mnist package).
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "support/process_memory.hpp"
+#include "tabula/data/fashion_mnist.hpp"
+#include "tabula/tabula.hpp"
+
+namespace tabula {
+namespace {
+
+bool dataset_present() {
+  return std::filesystem::exists(datasets::fashion_mnist::default_directory() +
+                                 "/train-images-idx3-ubyte.gz");
+}
+
+// Under a sanitizer the full run takes minutes; a subset keeps the check meaningful.
+std::int64_t training_samples() { return testing::under_sanitizer() ? 6000 : 60000; }
+
+Tensor first(const Tensor& t, std::int64_t n) {
+  std::vector<std::int64_t> dims = t.shape().dims();
+  dims[0] = n;
+  return Tensor(t.storage(), Shape(dims), t.dtype());
+}
+
+TEST(Training, MlpReachesEightyFourPercentOnFashionMnistInTwoEpochs) {
+  if (!dataset_present()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  Session session({.name = "mlp", .seed = 1});
+  SessionScope use(session);
+  auto [train, test] = datasets::fashion_mnist::load_data();
+  Sequential model({layers::Input({28, 28}), layers::Flatten(), layers::Dense(128, "relu"),
+                    layers::Dense(10, "softmax")});
+  model.compile(optimizers::Adam(1e-3), "sparse_categorical_crossentropy", {"accuracy"});
+  const std::int64_t n = training_samples();
+  model.fit(first(train.x, n), first(train.y, n), {.epochs = 2, .batch_size = 128, .verbose = 0});
+  const auto r = model.evaluate(test.x, test.y);
+  EXPECT_GE(r.at("accuracy"), testing::under_sanitizer() ? 0.75 : 0.84) << "loss " << r.at("loss");
+}
+
+TEST(Training, ClearingASessionWithATrainedModelReturnsRssToBaseline) {
+  if (!dataset_present()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  Sequential kept;
+  // Warm the process up (OpenBLAS's buffers, zlib, the allocator's arenas) outside the
+  // measured window: those are the process's, not the session's.
+  {
+    Session warm({.name = "warm"});
+    SessionScope use(warm);
+    auto [train, test] = datasets::fashion_mnist::load_data();
+    Sequential m({layers::Input({28, 28}), layers::Flatten(), layers::Dense(32, "relu"),
+                  layers::Dense(10, "softmax")});
+    m.compile(optimizers::Adam(), "sparse_categorical_crossentropy");
+    m.fit(first(train.x, 512), first(train.y, 512), {.epochs = 1, .batch_size = 128, .verbose = 0});
+  }
+  const std::size_t baseline = testing::rss_bytes();
+  {
+    Session session({.name = "trained"});
+    {
+      SessionScope use(session);
+      auto [train, test] = datasets::fashion_mnist::load_data();
+      kept = Sequential({layers::Input({28, 28}), layers::Flatten(), layers::Dense(1024, "relu"),
+                         layers::Dense(1024, "relu"), layers::Dense(10, "softmax")});
+      kept.compile(optimizers::Adam(), "sparse_categorical_crossentropy", {"accuracy"});
+      kept.fit(first(train.x, 2048), first(train.y, 2048),
+               {.epochs = 1, .batch_size = 256, .verbose = 0});
+      EXPECT_GT(session.memory_info().current, 200u * testing::kMiB);
+    }
+    session.clear();
+    EXPECT_EQ(session.memory_info().reserved, 0u);
+  }
+  if (!testing::under_sanitizer()) {
+    EXPECT_LE(testing::rss_bytes(), baseline + 2 * testing::kMiB)
+        << "RSS " << testing::rss_bytes() / testing::kMiB << " MiB, baseline "
+        << baseline / testing::kMiB << " MiB";
+  }
+  EXPECT_THROW(kept.summary_string(), SessionCleared);
+}
+
+}  // namespace
+}  // namespace tabula
