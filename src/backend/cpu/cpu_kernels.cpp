@@ -85,7 +85,11 @@ void CpuKernels::activation_backward(Activation f, const float* y, const float* 
       if (dx != dy) std::memcpy(dx, dy, static_cast<std::size_t>(n) * sizeof(float));
       return;
     case Activation::relu:
-      for (index_t i = 0; i < n; ++i) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+      // Loading dy first makes this a select, not a branch that mispredicts on random signs.
+      for (index_t i = 0; i < n; ++i) {
+        const float g = dy[i];
+        dx[i] = y[i] > 0.0f ? g : 0.0f;
+      }
       return;
     case Activation::sigmoid:
       for (index_t i = 0; i < n; ++i) dx[i] = dy[i] * y[i] * (1.0f - y[i]);
@@ -123,8 +127,15 @@ void CpuKernels::im2col(const Window2d& w, const float* x, index_t first, index_
         float* out = columns + ((s * w.out_h + oh) * w.out_w + ow) * patch;
         for (index_t kh = 0; kh < w.kernel_h; ++kh) {
           const index_t ih = oh * w.stride_h - w.pad_top + kh;
+          const index_t iw0 = ow * w.stride_w - w.pad_left;
+          if (ih >= 0 && ih < w.in_h && iw0 >= 0 && iw0 + w.kernel_w <= w.in_w) {
+            // The whole kernel row lies inside the image: its kw * C floats are contiguous.
+            std::memcpy(out, image + (ih * w.in_w + iw0) * w.channels, row_bytes * w.kernel_w);
+            out += w.kernel_w * w.channels;
+            continue;
+          }
           for (index_t kw = 0; kw < w.kernel_w; ++kw, out += w.channels) {
-            const index_t iw = ow * w.stride_w - w.pad_left + kw;
+            const index_t iw = iw0 + kw;
             if (ih < 0 || ih >= w.in_h || iw < 0 || iw >= w.in_w) {
               std::memset(out, 0, row_bytes);
             } else {

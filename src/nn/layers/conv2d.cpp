@@ -6,6 +6,7 @@
 #include "backend/detail/kernels.hpp"
 #include "nn/detail/initializers.hpp"
 #include "nn/detail/tensor_views.hpp"
+#include "nn/detail/window_geometry.hpp"
 #include "tabula/core/errors.hpp"
 
 namespace tabula::layers {
@@ -19,23 +20,9 @@ using detail::Window2d;
 /// large batches are then unfolded and multiplied a chunk of samples at a time.
 constexpr std::size_t kWorkspaceBudget = std::size_t{16} << 20;
 
-std::string lowercase(std::string text) {
-  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return text;
-}
-
-/// ceil(a / b) for b > 0 and any sign of a (TensorFlow's output-size formulas use it).
-index_t ceil_div(index_t a, index_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
-
-/// TensorFlow's output size of one spatial axis: valid ceil((in - k + 1) / s), same
-/// ceil(in / s); and the padding before the first element (same: half the total, rounded
-/// down, so the odd one goes after the last element).
-std::pair<index_t, index_t> output_and_padding(index_t in, index_t k, index_t s, bool same) {
-  if (!same) return {ceil_div(in - k + 1, s), 0};
-  const index_t out = ceil_div(in, s);
-  const index_t total = std::max<index_t>((out - 1) * s + k - in, 0);
-  return {out, total / 2};
-}
+using detail::ceil_div;
+using detail::lowercase;
+using detail::output_and_padding;
 
 /// Owns the kernel and bias, and per batch size a columns workspace that holds the unfolded
 /// patches of one chunk of samples (forward, and dW in backward) and then their gradients

@@ -6,6 +6,7 @@
 
 #include "backend/detail/kernels.hpp"
 #include "nn/detail/tensor_views.hpp"
+#include "nn/detail/window_geometry.hpp"
 #include "tabula/core/errors.hpp"
 
 namespace tabula::layers {
@@ -15,21 +16,9 @@ using detail::f32;
 using detail::index_t;
 using detail::Window2d;
 
-std::string lowercase(std::string text) {
-  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return text;
-}
-
-// Same geometry as Conv2D's (src/nn/layers/conv2d.cpp): TensorFlow's output sizes, valid
-// ceil((in - k + 1) / s) and same ceil(in / s), with the odd padding element after the last.
-index_t ceil_div(index_t a, index_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
-
-std::pair<index_t, index_t> output_and_padding(index_t in, index_t k, index_t s, bool same) {
-  if (!same) return {ceil_div(in - k + 1, s), 0};
-  const index_t out = ceil_div(in, s);
-  const index_t total = std::max<index_t>((out - 1) * s + k - in, 0);
-  return {out, total / 2};
-}
+using detail::ceil_div;
+using detail::lowercase;
+using detail::output_and_padding;
 
 /// What both poolings share: options, geometry, and the shape rules. No weights; not
 /// thread-safe, like every layer.
