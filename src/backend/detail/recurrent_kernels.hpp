@@ -24,7 +24,7 @@ struct LstmStep {
   index_t cell_ld = 0;   ///< ... of the cell states c_{t-1} and c_t
   index_t h_ld = 0;      ///< ... of the hidden state h_t (forward output)
   index_t dy_ld = 0;     ///< ... of the upstream gradient dL/dh_t (backward input)
-  Activation activation = Activation::tanh;            ///< on g and on c_t (tanh or sigmoid)
+  Activation activation = Activation::tanh;               ///< on g and on c_t (tanh or sigmoid)
   Activation recurrent_activation = Activation::sigmoid;  ///< on i, f, o (tanh or sigmoid)
 };
 
@@ -38,18 +38,18 @@ class RecurrentKernels {
   ///   c_t = f * c_{t-1} + i * g;          h_t = o * activation(c_t)
   /// `gates` is overwritten with the activations (i, f, g, o), which backward needs.
   /// `c_prev` null means c_{t-1} = 0 (the first step).
-  virtual void lstm_forward_step(const LstmStep& s, float* gates, const float* c_prev,
-                                 float* c, float* h) = 0;
+  virtual void lstm_forward_step(const LstmStep& s, float* gates, const float* c_prev, float* c,
+                                 float* h) = 0;
 
   /// Back-propagates one LSTM step. On entry `gates` holds the step's activations (as forward
   /// left them), `dh` ((batch, units), contiguous) the gradient reaching h_t through the
   /// recurrence, `dy` (nullable) the gradient reaching h_t from the layer's output, and `dc`
   /// ((batch, units), contiguous) dL/dc_t from step t + 1. On return `gates` holds
   /// dL/d(pre-activations) of the step and `dc` holds dL/dc_{t-1}; the caller then forms
-  /// dL/dh_{t-1} = dgates · recurrent_kernel^T with gemm. `c_prev` null means c_{t-1} = 0.
+  /// dL/dh_{t-1} = dgates · recurrent_kernel^T with gemm. `c_prev` null means c_{t-1} = 0;
+  /// `dh` null means no recurrent gradient (the last step). No two of the buffers overlap.
   virtual void lstm_backward_step(const LstmStep& s, float* gates, const float* c_prev,
-                                  const float* c, const float* dh, const float* dy,
-                                  float* dc) = 0;
+                                  const float* c, const float* dh, const float* dy, float* dc) = 0;
 };
 
 /// The recurrent kernels of `device`. @throws Error when the device has none in this build.

@@ -108,8 +108,8 @@ class LSTMLayer final : public LayerImpl {
       float* gates_t = gates + t * G;
       if (t > 0) {  // h_{-1} = 0 adds nothing
         const Rows h_prev = hidden_at(y, t - 1);
-        k.gemm(false, false, rows, G, U, 1.0f, h_prev.data, h_prev.ld, recurrent, G, 1.0f,
-               gates_t, T * G);
+        k.gemm(false, false, rows, G, U, 1.0f, h_prev.data, h_prev.ld, recurrent, G, 1.0f, gates_t,
+               T * G);
       }
       const Rows h = hidden_at(y, t);
       step.h_ld = h.ld;
