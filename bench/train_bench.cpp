@@ -1,0 +1,110 @@
+// tabula side of the training benchmark: the workloads of bench/peers/torch_train.py.
+//
+// Prints one JSON line: {"library", "workload", "samples_per_s", "seconds", "samples",
+// "peak_rss_bytes", "final_loss", "threads", "version"}.
+//
+//   build-bench/train_bench --workload mlp_small --threads 2
+// (--threads: tabula::set_num_threads, i.e. OpenBLAS's threads; tabula's own loops are
+// single-threaded.)
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <string>
+
+#include "tabula/data/fashion_mnist.hpp"
+#include "tabula/tabula.hpp"
+
+namespace tb = tabula;
+
+namespace {
+
+std::size_t peak_rss_bytes() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+  return 0;
+}
+
+// Window i of the sine series starts at phase 0.37 * i (the same formula as the peer).
+std::pair<tb::Tensor, tb::Tensor> sine_windows(std::int64_t n, std::int64_t steps) {
+  std::vector<float> x(static_cast<std::size_t>(n * steps)), y(static_cast<std::size_t>(n));
+  for (std::int64_t i = 0; i < n; ++i) {
+    for (std::int64_t t = 0; t <= steps; ++t) {
+      const float v = static_cast<float>(std::sin(0.3 * static_cast<double>(t) + 0.37 * static_cast<double>(i)));
+      if (t < steps) x[i * steps + t] = v;
+      else y[i] = v;
+    }
+  }
+  return {tb::from_vector(x, tb::Shape{n, steps, 1}), tb::from_vector(y, tb::Shape{n, 1})};
+}
+
+struct Workload {
+  tb::Sequential model;
+  tb::Tensor x, y;
+  std::string loss;
+  std::int64_t batch;
+};
+
+Workload make(const std::string& name) {
+  using namespace tb::layers;
+  if (name == "lstm") {
+    auto [x, y] = sine_windows(20000, 50);
+    return {tb::Sequential({Input({50, 1}), LSTM(64), Dense(1)}), x, y, "mse", 64};
+  }
+  auto [train, test] = tb::datasets::fashion_mnist::load_data();
+  if (name == "mlp_small")
+    return {tb::Sequential({Input({28, 28}), Flatten(), Dense(128, "relu"), Dense(10, "softmax")}),
+            train.x, train.y, "sparse_categorical_crossentropy", 128};
+  if (name == "mlp_large")
+    return {tb::Sequential({Input({28, 28}), Flatten(), Dense(1024, "relu"), Dense(1024, "relu"),
+                            Dense(10, "softmax")}),
+            train.x, train.y, "sparse_categorical_crossentropy", 256};
+  if (name == "cnn")
+    return {tb::Sequential({Input({28, 28, 1}), Conv2D(32, {3, 3}, "relu"), MaxPooling2D({2, 2}),
+                            Conv2D(64, {3, 3}, "relu"), MaxPooling2D({2, 2}), Flatten(),
+                            Dense(128, "relu"), Dense(10, "softmax")}),
+            train.x.reshape({60000, 28, 28, 1}), train.y, "sparse_categorical_crossentropy", 64};
+  throw tb::InvalidArgument("unknown workload '" + name + "' (mlp_small, mlp_large, cnn, lstm)");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string workload;
+  int threads = 2, epochs = 1;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--workload")) workload = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--threads")) threads = std::stoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--epochs")) epochs = std::stoi(argv[i + 1]);
+  }
+  if (workload.empty()) {
+    std::fprintf(stderr, "usage: train_bench --workload mlp_small|mlp_large|cnn|lstm "
+                         "[--threads N] [--epochs N]\n");
+    return 2;
+  }
+  tb::set_num_threads(threads);
+  try {
+    tb::Session session({.name = "bench", .seed = 0});
+    tb::SessionScope use(session);
+    Workload w = make(workload);
+    w.model.compile(tb::optimizers::Adam(1e-3), w.loss);
+    const auto start = std::chrono::steady_clock::now();
+    tb::History h = w.model.fit(w.x, w.y, {.epochs = epochs, .batch_size = w.batch, .verbose = 0});
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double samples = static_cast<double>(w.x.shape()[0]) * epochs;
+    std::printf("{\"library\": \"tabula\", \"workload\": \"%s\", \"samples\": %.0f, "
+                "\"seconds\": %.4f, \"samples_per_s\": %.1f, \"peak_rss_bytes\": %zu, "
+                "\"final_loss\": %.6f, \"threads\": %d, \"version\": \"%s\"}\n",
+                workload.c_str(), samples, seconds, samples / seconds, peak_rss_bytes(),
+                h.history["loss"].back(), threads, TABULA_VERSION_STRING);
+  } catch (const tb::Error& e) {
+    std::fprintf(stderr, "train_bench: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
