@@ -11,10 +11,19 @@
 namespace tabula {
 namespace {
 
-bool dataset_present() {
-  return std::filesystem::exists(datasets::fashion_mnist::default_directory() +
-                                 "/train-images-idx3-ubyte.gz");
+bool skip_reason(std::string& why) {
+  if (!std::filesystem::exists(datasets::fashion_mnist::default_directory() +
+                               "/train-images-idx3-ubyte.gz")) {
+    why = "dataset-fashion-mnist is not installed";
+    return true;
+  }
+  if (testing::under_thread_sanitizer()) {
+    why = "single-threaded training under ThreadSanitizer takes hours and checks no threads";
+    return true;
+  }
+  return false;
 }
+
 
 // Under a sanitizer the full run takes minutes; a subset keeps the check meaningful.
 std::int64_t training_samples() { return testing::under_sanitizer() ? 6000 : 60000; }
@@ -26,7 +35,7 @@ Tensor first(const Tensor& t, std::int64_t n) {
 }
 
 TEST(Training, MlpReachesEightyFourPercentOnFashionMnistInTwoEpochs) {
-  if (!dataset_present()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  if (std::string why; skip_reason(why)) GTEST_SKIP() << why;
   Session session({.name = "mlp", .seed = 1});
   SessionScope use(session);
   auto [train, test] = datasets::fashion_mnist::load_data();
@@ -42,7 +51,7 @@ TEST(Training, MlpReachesEightyFourPercentOnFashionMnistInTwoEpochs) {
 // The full run (60000 samples, 3 epochs, >= 87%) is bench/train_bench's; here a subset keeps
 // make test fast while still proving that the convolutional stack learns.
 TEST(Training, SmallCnnLearnsFashionMnistFromASubset) {
-  if (!dataset_present()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  if (std::string why; skip_reason(why)) GTEST_SKIP() << why;
   Session session({.name = "cnn", .seed = 1});
   SessionScope use(session);
   auto [train, test] = datasets::fashion_mnist::load_data();
@@ -60,7 +69,7 @@ TEST(Training, SmallCnnLearnsFashionMnistFromASubset) {
 }
 
 TEST(Training, ClearingASessionWithATrainedModelReturnsRssToBaseline) {
-  if (!dataset_present()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  if (std::string why; skip_reason(why)) GTEST_SKIP() << why;
   Sequential kept;
   // Warm the process up (OpenBLAS's buffers, zlib, the allocator's arenas) outside the
   // measured window: those are the process's, not the session's.

@@ -22,4 +22,9 @@ bool under_sanitizer() {
   return value != nullptr && std::string(value) != "";
 }
 
+bool under_thread_sanitizer() {
+  const char* value = std::getenv("TABULA_TEST_SANITIZER");
+  return value != nullptr && std::string(value) == "thread";
+}
+
 }  // namespace tabula::testing

@@ -12,6 +12,10 @@ std::size_t rss_bytes();
 /// meaningless, so RSS tolerances are checked only in the plain build).
 bool under_sanitizer();
 
+/// True under ThreadSanitizer, which slows single-threaded number crunching by 10-50x while
+/// adding nothing to it: whole-dataset training tests skip themselves there.
+bool under_thread_sanitizer();
+
 inline constexpr std::size_t kMiB = std::size_t{1} << 20;
 
 }  // namespace tabula::testing
