@@ -174,3 +174,19 @@ TEST(Session, StaleHandleNamesTheTensorAndTheSession) {
 
 }  // namespace
 }  // namespace tabula
+
+namespace tabula {
+namespace {
+
+TEST(Session, ASessionOnAnUnusableDeviceFailsClearlyAndStaysUsable) {
+  if (cuda_device_count() > 0) GTEST_SKIP() << "a CUDA device is present";
+  Session gpu({.device = Device::cuda(0), .name = "gpu"});
+  SessionScope use(gpu);
+  EXPECT_THROW(zeros({4}), Error);
+  EXPECT_EQ(gpu.memory_info().current, 0u);
+  gpu.clear();  // must not trip over the device that never worked
+  EXPECT_EQ(gpu.memory_info(Device::cpu()).current, 0u);
+}
+
+}  // namespace
+}  // namespace tabula

@@ -53,9 +53,14 @@ SessionCore::DevicePool& SessionCore::pool_for(Device device) {
     SessionList::instance().add(shared_from_this());
     attached_ = true;
   }
-  auto& slot = pools_[device];
-  if (!slot) slot = std::make_unique<DevicePool>(device, options_.memory_limit, options_.pool);
-  return *slot;
+  auto it = pools_.find(device);
+  if (it == pools_.end()) {
+    // Made before it is inserted: a device that cannot be used (no CUDA) leaves no entry.
+    SessionList::instance().ensure_ledger(device);
+    auto pool = std::make_unique<DevicePool>(device, options_.memory_limit, options_.pool);
+    it = pools_.emplace(device, std::move(pool)).first;
+  }
+  return *it->second;
 }
 
 SessionCore::DevicePool* SessionCore::find_pool(Device device) const noexcept {
@@ -312,16 +317,21 @@ std::vector<std::shared_ptr<SessionCore>> SessionList::snapshot() const {
   return out;
 }
 
+void SessionList::ensure_ledger(Device device) {
+  std::lock_guard lock(mutex_);
+  ledgers_[device];
+}
+
 void SessionList::add_bytes(Device device, std::size_t bytes) noexcept {
   std::lock_guard lock(mutex_);
-  Ledger& l = ledgers_[device];
+  Ledger& l = ledgers_.find(device)->second;
   l.current += bytes;
   l.peak = std::max(l.peak, l.current);
 }
 
 void SessionList::sub_bytes(Device device, std::size_t bytes) noexcept {
   std::lock_guard lock(mutex_);
-  ledgers_[device].current -= bytes;
+  ledgers_.find(device)->second.current -= bytes;
 }
 
 std::size_t SessionList::device_peak(Device device) const noexcept {

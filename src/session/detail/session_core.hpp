@@ -110,6 +110,9 @@ class SessionList {
   /// The live sessions, as strong references taken under the list's lock.
   std::vector<std::shared_ptr<SessionCore>> snapshot() const;
 
+  /// Creates the device's ledger (called when a session first touches the device), so that
+  /// the noexcept updates below never allocate.
+  void ensure_ledger(Device device);
   /// Device-wide current and peak, updated by every session's allocations.
   void add_bytes(Device device, std::size_t bytes) noexcept;
   void sub_bytes(Device device, std::size_t bytes) noexcept;
