@@ -19,9 +19,18 @@ CONSUMER_DIR    ?= $(BUILD_DIR)/find-package-check
 # Extra -D... flags for every configure, e.g. make test CMAKE_ARGS=-DTABULA_WITH_CUDA=OFF
 CMAKE_ARGS ?=
 
+# `make bench`: flags for the Google Benchmark programs (e.g. --benchmark_repetitions=5), and
+# the workloads train_bench (a plain program printing JSON, see bench/run_train_bench.py) runs.
+BENCH_ARGS ?=
+TRAIN_BENCH_WORKLOADS ?= mlp_small mlp_large cnn lstm
+
 ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
             UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-TSAN_ENV := TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+# One OpenBLAS thread under TSan: OpenBLAS (uninstrumented) spin-waits its workers, which TSan
+# slows ~10x more than the work itself (a CNN training test: 97 s vs. > 20 min on 2 cores), and
+# tabula's own threads are unaffected. scripts/tsan.supp covers a test that raises the count.
+TSAN_ENV := OPENBLAS_NUM_THREADS=1 \
+            TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/scripts/tsan.supp
 
 .PHONY: all deps build test asan install-check demo tsan bench clean help
 
@@ -80,7 +89,11 @@ bench: deps
 	$(CMAKE) --build $(BENCH_BUILD_DIR) -j$(JOBS)
 	@found=0; for b in $(BENCH_BUILD_DIR)/*_bench; do \
 	  [[ -x "$$b" ]] || continue; found=1; \
-	  echo "== $$b"; "$$b"; \
+	  case "$${b##*/}" in \
+	    train_bench) for w in $(TRAIN_BENCH_WORKLOADS); do \
+	                   echo "== $$b --workload $$w"; "$$b" --workload "$$w"; done ;; \
+	    *) echo "== $$b $(BENCH_ARGS)"; "$$b" $(BENCH_ARGS) ;; \
+	  esac; \
 	done; \
 	if [[ $$found == 0 ]]; then echo "no *_bench programs in $(BENCH_BUILD_DIR)/"; fi
 
