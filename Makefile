@@ -83,7 +83,8 @@ tsan: deps
 	$(CMAKE) --build $(TSAN_BUILD_DIR) -j$(JOBS)
 	$(TSAN_ENV) $(CTEST) --test-dir $(TSAN_BUILD_DIR) --output-on-failure -j$(JOBS)
 
-bench: deps
+bench:
+	scripts/install-deps --bench
 	$(CMAKE) -S . -B $(BENCH_BUILD_DIR) -DCMAKE_BUILD_TYPE=Release -DTABULA_BUILD_BENCHMARKS=ON \
 	  -DTABULA_BUILD_TESTS=OFF -DTABULA_BUILD_EXAMPLES=OFF $(CMAKE_ARGS)
 	$(CMAKE) --build $(BENCH_BUILD_DIR) -j$(JOBS)
@@ -96,6 +97,9 @@ bench: deps
 	  esac; \
 	done; \
 	if [[ $$found == 0 ]]; then echo "no *_bench programs in $(BENCH_BUILD_DIR)/"; fi
+	@echo "== tabula against PyTorch (Debian's python3-torch), side by side"
+	/usr/bin/python3 bench/run_train_bench.py --build $(BENCH_BUILD_DIR) --threads $(JOBS) \
+	  --json $(BENCH_BUILD_DIR)/train_bench.jsonl
 
 clean:
 	rm -rf $(BUILD_DIR) $(ASAN_BUILD_DIR) $(TSAN_BUILD_DIR) $(BENCH_BUILD_DIR)
