@@ -20,9 +20,7 @@ using detail::Window2d;
 /// large batches are then unfolded and multiplied a chunk of samples at a time.
 constexpr std::size_t kWorkspaceBudget = std::size_t{16} << 20;
 
-using detail::ceil_div;
 using detail::lowercase;
-using detail::output_and_padding;
 
 /// Owns the kernel and bias, and per batch size a columns workspace that holds the unfolded
 /// patches of one chunk of samples (forward, and dW in backward) and then their gradients
@@ -43,38 +41,17 @@ class Conv2DLayer final : public LayerImpl {
   Activation output_activation() const noexcept override { return activation_; }
 
   Shape do_build(const Shape& input) override {
-    TABULA_EXPECT(input.rank() == 3 && input.numel() > 0, InvalidArgument,
-                  "input shape of Conv2D layer '" << name() << "'",
-                  "rank 3 (height, width, channels) with positive extents", input.str());
+    window_ = detail::make_window(type_name(), name(), input, "kernel_size", kernel_size_,
+                                  strides_, same_);
     const auto [kh, kw] = kernel_size_;
     const auto [sh, sw] = strides_;
-    const auto [out_h, pad_top] = output_and_padding(input[0], kh, sh, same_);
-    const auto [out_w, pad_left] = output_and_padding(input[1], kw, sw, same_);
-    TABULA_EXPECT(out_h > 0 && out_w > 0, InvalidArgument,
-                  "output size of Conv2D layer '"
-                      << name() << "' for input " << input.str() << ", kernel_size (" << kh << ", "
-                      << kw << "), strides (" << sh << ", " << sw << "), padding '"
-                      << (same_ ? "same" : "valid") << "'",
-                  "positive (height, width)", "(" << out_h << ", " << out_w << ")");
-    window_ = Window2d{.batch = 0,
-                       .in_h = input[0],
-                       .in_w = input[1],
-                       .channels = input[2],
-                       .kernel_h = kh,
-                       .kernel_w = kw,
-                       .stride_h = sh,
-                       .stride_w = sw,
-                       .pad_top = pad_top,
-                       .pad_left = pad_left,
-                       .out_h = out_h,
-                       .out_w = out_w};
     patch_ = kh * kw * input[2];
-    pixels_ = out_h * out_w;
+    pixels_ = window_.out_h * window_.out_w;
     // A 1x1 kernel with unit strides reads each pixel's channels as they lie: no unfolding.
     direct_ = kh == 1 && kw == 1 && sh == 1 && sw == 1;
     kernel_ = &add_weight("kernel", {kh, kw, input[2], filters_});
     if (use_bias_) bias_ = &add_weight("bias", {filters_});
-    return Shape{out_h, out_w, filters_};
+    return Shape{window_.out_h, window_.out_w, filters_};
   }
 
   void initialize(RandomGenerator& rng) override {

@@ -16,9 +16,7 @@ using detail::f32;
 using detail::index_t;
 using detail::Window2d;
 
-using detail::ceil_div;
 using detail::lowercase;
-using detail::output_and_padding;
 
 /// What both poolings share: options, geometry, and the shape rules. No weights; not
 /// thread-safe, like every layer.
@@ -29,32 +27,9 @@ class Pool2DLayer : public LayerImpl {
       : LayerImpl(prefix, std::move(name)), pool_size_(pool_size), strides_(strides), same_(same) {}
 
   Shape do_build(const Shape& input) override {
-    TABULA_EXPECT(input.rank() == 3 && input.numel() > 0, InvalidArgument,
-                  "input shape of " << type_name() << " layer '" << name() << "'",
-                  "rank 3 (height, width, channels) with positive extents", input.str());
-    const auto [ph, pw] = pool_size_;
-    const auto [sh, sw] = strides_;
-    const auto [out_h, pad_top] = output_and_padding(input[0], ph, sh, same_);
-    const auto [out_w, pad_left] = output_and_padding(input[1], pw, sw, same_);
-    TABULA_EXPECT(out_h > 0 && out_w > 0, InvalidArgument,
-                  "output size of " << type_name() << " layer '" << name() << "' for input "
-                                    << input.str() << ", pool_size (" << ph << ", " << pw
-                                    << "), strides (" << sh << ", " << sw << "), padding '"
-                                    << (same_ ? "same" : "valid") << "'",
-                  "positive (height, width)", "(" << out_h << ", " << out_w << ")");
-    window_ = Window2d{.batch = 0,
-                       .in_h = input[0],
-                       .in_w = input[1],
-                       .channels = input[2],
-                       .kernel_h = ph,
-                       .kernel_w = pw,
-                       .stride_h = sh,
-                       .stride_w = sw,
-                       .pad_top = pad_top,
-                       .pad_left = pad_left,
-                       .out_h = out_h,
-                       .out_w = out_w};
-    return Shape{out_h, out_w, input[2]};
+    window_ = detail::make_window(type_name(), name(), input, "pool_size", pool_size_, strides_,
+                                  same_);
+    return Shape{window_.out_h, window_.out_w, input[2]};
   }
 
  protected:
