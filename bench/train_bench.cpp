@@ -47,6 +47,7 @@ struct Workload {
   tb::Tensor x, y;
   std::string loss;
   std::int64_t batch;
+  tb::Tensor test_x = {}, test_y = {};  // Fashion-MNIST's test split, for --evaluate
 };
 
 Workload make(const std::string& name) {
@@ -58,16 +59,17 @@ Workload make(const std::string& name) {
   auto [train, test] = tb::datasets::fashion_mnist::load_data();
   if (name == "mlp_small")
     return {tb::Sequential({Input({28, 28}), Flatten(), Dense(128, "relu"), Dense(10, "softmax")}),
-            train.x, train.y, "sparse_categorical_crossentropy", 128};
+            train.x, train.y, "sparse_categorical_crossentropy", 128, test.x, test.y};
   if (name == "mlp_large")
     return {tb::Sequential({Input({28, 28}), Flatten(), Dense(1024, "relu"), Dense(1024, "relu"),
                             Dense(10, "softmax")}),
-            train.x, train.y, "sparse_categorical_crossentropy", 256};
+            train.x, train.y, "sparse_categorical_crossentropy", 256, test.x, test.y};
   if (name == "cnn")
     return {tb::Sequential({Input({28, 28, 1}), Conv2D(32, {3, 3}, "relu"), MaxPooling2D({2, 2}),
                             Conv2D(64, {3, 3}, "relu"), MaxPooling2D({2, 2}), Flatten(),
                             Dense(128, "relu"), Dense(10, "softmax")}),
-            train.x.reshape({60000, 28, 28, 1}), train.y, "sparse_categorical_crossentropy", 64};
+            train.x.reshape({60000, 28, 28, 1}), train.y, "sparse_categorical_crossentropy", 64,
+            test.x.reshape({10000, 28, 28, 1}), test.y};
   throw tb::InvalidArgument("unknown workload '" + name + "' (mlp_small, mlp_large, cnn, lstm)");
 }
 
@@ -76,6 +78,9 @@ Workload make(const std::string& name) {
 int main(int argc, char** argv) {
   std::string workload;
   int threads = 2, epochs = 1;
+  bool evaluate = false;
+  for (int i = 1; i < argc; ++i)
+    if (!std::strcmp(argv[i], "--evaluate")) evaluate = true;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--workload")) workload = argv[i + 1];
     else if (!std::strcmp(argv[i], "--threads")) threads = std::stoi(argv[i + 1]);
@@ -83,7 +88,7 @@ int main(int argc, char** argv) {
   }
   if (workload.empty()) {
     std::fprintf(stderr, "usage: train_bench --workload mlp_small|mlp_large|cnn|lstm "
-                         "[--threads N] [--epochs N]\n");
+                         "[--threads N] [--epochs N] [--evaluate]\n");
     return 2;
   }
   tb::set_num_threads(threads);
@@ -91,17 +96,26 @@ int main(int argc, char** argv) {
     tb::Session session({.name = "bench", .seed = 0});
     tb::SessionScope use(session);
     Workload w = make(workload);
-    w.model.compile(tb::optimizers::Adam(1e-3), w.loss);
+    // --evaluate adds the accuracy metric (a little work per step): use it for accuracy runs,
+    // not for throughput comparisons.
+    w.model.compile(tb::optimizers::Adam(1e-3), w.loss,
+                    evaluate ? std::vector<std::string>{"accuracy"} : std::vector<std::string>{});
     const auto start = std::chrono::steady_clock::now();
     tb::History h = w.model.fit(w.x, w.y, {.epochs = epochs, .batch_size = w.batch, .verbose = 0});
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const double samples = static_cast<double>(w.x.shape()[0]) * epochs;
+    // Outside the timed region: test accuracy after training (Fashion-MNIST workloads).
+    double test_accuracy = -1.0;
+    if (evaluate && w.test_x.defined())
+      test_accuracy = w.model.evaluate(w.test_x, w.test_y).at("accuracy");
     std::printf("{\"library\": \"tabula\", \"workload\": \"%s\", \"samples\": %.0f, "
                 "\"seconds\": %.4f, \"samples_per_s\": %.1f, \"peak_rss_bytes\": %zu, "
-                "\"final_loss\": %.6f, \"threads\": %d, \"version\": \"%s\"}\n",
+                "\"final_loss\": %.6f, \"threads\": %d, \"version\": \"%s\"%s}\n",
                 workload.c_str(), samples, seconds, samples / seconds, peak_rss_bytes(),
-                h.history["loss"].back(), threads, TABULA_VERSION_STRING);
+                h.history["loss"].back(), threads, TABULA_VERSION_STRING,
+                test_accuracy < 0 ? ""
+                                  : (", \"test_accuracy\": " + std::to_string(test_accuracy)).c_str());
   } catch (const tb::Error& e) {
     std::fprintf(stderr, "train_bench: %s\n", e.what());
     return 1;
