@@ -11,37 +11,21 @@
 #include <string>
 #include <vector>
 
+#include "support/expect_error.hpp"
 #include "tabula/tabula.hpp"
 
 namespace tabula::data {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::expect_contains;
+using testing::thrown_message;
 
 class CsvTest : public ::testing::Test {
  protected:
   Session session_{{.name = "csv"}};
   SessionScope use_{session_};
 };
-
-template <typename E>
-std::string thrown_message(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    EXPECT_TRUE(typeid(e) == typeid(E)) << "threw " << typeid(e).name() << ": " << e.what();
-    return e.what();
-  }
-  ADD_FAILURE() << "nothing was thrown";
-  return {};
-}
-
-void expect_contains(const std::string& message, std::initializer_list<std::string> parts) {
-  for (const std::string& part : parts) {
-    EXPECT_NE(message.find(part), std::string::npos)
-        << "message lacks \"" << part << "\":\n  " << message;
-  }
-}
 
 std::string format_error(const std::string& text, const CsvOptions& options = {}) {
   return thrown_message<FormatError>([&] { (void)read_csv_string(text, options, "table.csv"); });

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "data/fixtures/idx_bytes.hpp"
+#include "support/expect_error.hpp"
 #include "tabula/tabula.hpp"
 
 namespace tabula::datasets::fashion_mnist {
@@ -25,6 +26,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::Bytes;
+using testing::expect_contains;
 
 /// Sets an environment variable for one test and puts the old value back afterwards.
 class ScopedEnv {
@@ -59,13 +61,6 @@ std::string message_of(const std::function<void()>& f) {
     return e.what();
   }
   return {};
-}
-
-void expect_contains(const std::string& message, std::initializer_list<std::string> parts) {
-  for (const std::string& part : parts) {
-    EXPECT_NE(message.find(part), std::string::npos)
-        << "message lacks \"" << part << "\":\n  " << message;
-  }
 }
 
 class FashionMnistTest : public ::testing::Test {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "data/fixtures/idx_bytes.hpp"
+#include "support/expect_error.hpp"
 #include "tabula/tabula.hpp"
 
 namespace tabula::data {
@@ -22,8 +23,10 @@ namespace fs = std::filesystem;
 using testing::append_be32;
 using testing::Bytes;
 using testing::concat;
+using testing::expect_contains;
 using testing::gzip;
 using testing::idx_header;
+using testing::thrown_message;
 
 /// Each test gets a session of its own and a scratch directory.
 class IdxTest : public ::testing::Test {
@@ -51,27 +54,6 @@ class IdxTest : public ::testing::Test {
   SessionScope use_{session_};
   fs::path dir_;
 };
-
-/// The message of the exception `f` throws, which must be exactly of type `E` (a FormatError
-/// is an Error, so "an Error" checks that it is not one of the derived kinds).
-template <typename E>
-std::string thrown_message(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    EXPECT_TRUE(typeid(e) == typeid(E)) << "threw " << typeid(e).name() << ": " << e.what();
-    return e.what();
-  }
-  ADD_FAILURE() << "nothing was thrown";
-  return {};
-}
-
-void expect_contains(const std::string& message, std::initializer_list<std::string> parts) {
-  for (const std::string& part : parts) {
-    EXPECT_NE(message.find(part), std::string::npos)
-        << "message lacks \"" << part << "\":\n  " << message;
-  }
-}
 
 /// Parses `bytes` from memory and expects a FormatError whose message has every part.
 void expect_format_error(const Bytes& bytes, std::initializer_list<std::string> parts) {

@@ -7,36 +7,20 @@
 #include <string>
 #include <vector>
 
+#include "support/expect_error.hpp"
 #include "tabula/tabula.hpp"
 
 namespace tabula::utils {
 namespace {
+
+using testing::expect_contains;
+using testing::thrown_message;
 
 class ToCategoricalTest : public ::testing::Test {
  protected:
   Session session_{{.name = "to_categorical"}};
   SessionScope use_{session_};
 };
-
-std::string invalid_argument(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const InvalidArgument& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "expected InvalidArgument, got: " << e.what();
-    return {};
-  }
-  ADD_FAILURE() << "nothing was thrown";
-  return {};
-}
-
-void expect_contains(const std::string& message, std::initializer_list<std::string> parts) {
-  for (const std::string& part : parts) {
-    EXPECT_NE(message.find(part), std::string::npos)
-        << "message lacks \"" << part << "\":\n  " << message;
-  }
-}
 
 TEST_F(ToCategoricalTest, EncodesEachLabelAsAOneHotRow) {
   const Tensor y = to_categorical(from_vector(std::vector<std::int64_t>{0, 2, 1}), 3);
@@ -77,26 +61,27 @@ TEST_F(ToCategoricalTest, InfersTheClassCountFromTheLargestLabel) {
 
 TEST_F(ToCategoricalTest, ALabelOutsideTheClassesNamesItsIndexAndValue) {
   const Tensor labels = from_vector(std::vector<std::int64_t>{0, 1, 10, 3});
-  expect_contains(invalid_argument([&] { (void)to_categorical(labels, 10); }),
+  expect_contains(thrown_message<InvalidArgument>([&] { (void)to_categorical(labels, 10); }),
                   {"label at index 2", "expected a class index in [0, 10)", "got 10"});
   const Tensor grid = from_vector(std::vector<std::int32_t>{0, 1, 2, -1}, Shape{2, 2});
-  expect_contains(invalid_argument([&] { (void)to_categorical(grid, 3); }),
+  expect_contains(thrown_message<InvalidArgument>([&] { (void)to_categorical(grid, 3); }),
                   {"label at index (1, 1)", "got -1"});
-  expect_contains(invalid_argument([&] { (void)to_categorical(grid); }),
+  expect_contains(thrown_message<InvalidArgument>([&] { (void)to_categorical(grid); }),
                   {"label at index (1, 1)", "got -1"});
 }
 
 TEST_F(ToCategoricalTest, RejectsNonPositiveClassCountsFloatLabelsAndEmptyInference) {
   const Tensor labels = from_vector(std::vector<std::int64_t>{0});
-  expect_contains(invalid_argument([&] { (void)to_categorical(labels, 0); }),
+  expect_contains(thrown_message<InvalidArgument>([&] { (void)to_categorical(labels, 0); }),
                   {"num_classes", "expected > 0", "got 0"});
-  expect_contains(invalid_argument([&] { (void)to_categorical(labels, -3); }), {"got -3"});
-  expect_contains(
-      invalid_argument([&] { (void)to_categorical(from_vector(std::vector<float>{1}), 2); }),
-      {"dtype", "int32, int64 or uint8", "got float32"});
-  expect_contains(
-      invalid_argument([&] { (void)to_categorical(zeros({0}, {.dtype = DType::int64})); }),
-      {"at least one label"});
+  expect_contains(thrown_message<InvalidArgument>([&] { (void)to_categorical(labels, -3); }),
+                  {"got -3"});
+  expect_contains(thrown_message<InvalidArgument>(
+                      [&] { (void)to_categorical(from_vector(std::vector<float>{1}), 2); }),
+                  {"dtype", "int32, int64 or uint8", "got float32"});
+  expect_contains(thrown_message<InvalidArgument>(
+                      [&] { (void)to_categorical(zeros({0}, {.dtype = DType::int64})); }),
+                  {"at least one label"});
   // An empty tensor with an explicit class count is fine: shape (0, C).
   EXPECT_EQ(to_categorical(zeros({0}, {.dtype = DType::int64}), 4).shape(), Shape({0, 4}));
 }

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "support/expect_error.hpp"
 #include "support/fixtures.hpp"
 #include "support/gradient_check.hpp"
 #include "tabula/tabula.hpp"
@@ -22,25 +23,10 @@ using testing::check_gradients;
 using testing::compare;
 using testing::GradientCheckOptions;
 using testing::load_fixture;
+using testing::thrown_message;
+using testing::with_batch;
 
 constexpr const char* kFixture = "conv_pool.safetensors";
-
-Shape with_batch(std::int64_t n, const Shape& s) {
-  std::vector<std::int64_t> dims{n};
-  dims.insert(dims.end(), s.dims().begin(), s.dims().end());
-  return Shape(dims);
-}
-
-/// The message of the InvalidArgument `f` throws ("" and a test failure when it throws none).
-std::string invalid_argument_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const InvalidArgument& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected InvalidArgument";
-  return {};
-}
 
 void copy_into(const Tensor& target, const Tensor& source) {
   ASSERT_EQ(target.shape(), source.shape());
@@ -221,11 +207,11 @@ TEST(Conv2D, RejectsInputsThatAreNotHeightWidthChannels) {
   Session s;
   SessionScope use(s);
   Layer conv = Conv2D(4, {3, 3}, "linear", {.name = "features"});
-  const std::string flat = invalid_argument_of([&] { conv->build({28, 28}); });
+  const std::string flat = thrown_message<InvalidArgument>([&] { conv->build({28, 28}); });
   EXPECT_NE(flat.find("'features'"), std::string::npos) << flat;
   EXPECT_NE(flat.find("rank 3 (height, width, channels)"), std::string::npos) << flat;
   EXPECT_NE(flat.find("got (28, 28)"), std::string::npos) << flat;
-  const std::string deep = invalid_argument_of([&] { conv->build({2, 28, 28, 1}); });
+  const std::string deep = thrown_message<InvalidArgument>([&] { conv->build({2, 28, 28, 1}); });
   EXPECT_NE(deep.find("got (2, 28, 28, 1)"), std::string::npos) << deep;
   EXPECT_FALSE(conv->built());
 }
@@ -234,7 +220,7 @@ TEST(Conv2D, RejectsKernelLargerThanInputWithValidPadding) {
   Session s;
   SessionScope use(s);
   Layer conv = Conv2D(4, {5, 3}, "linear", {.name = "big"});
-  const std::string m = invalid_argument_of([&] { conv->build({3, 8, 1}); });
+  const std::string m = thrown_message<InvalidArgument>([&] { conv->build({3, 8, 1}); });
   EXPECT_NE(m.find("'big'"), std::string::npos) << m;
   EXPECT_NE(m.find("input (3, 8, 1)"), std::string::npos) << m;
   EXPECT_NE(m.find("kernel_size (5, 3)"), std::string::npos) << m;
@@ -247,13 +233,13 @@ TEST(Conv2D, RejectsKernelLargerThanInputWithValidPadding) {
 TEST(Conv2D, RejectsNonPositiveFiltersKernelSizesAndStrides) {
   Session s;
   SessionScope use(s);
-  std::string m = invalid_argument_of([] { Conv2D(0, {3, 3}); });
+  std::string m = thrown_message<InvalidArgument>([] { Conv2D(0, {3, 3}); });
   EXPECT_NE(m.find("Conv2D filters: expected > 0, got 0"), std::string::npos) << m;
-  m = invalid_argument_of([] { Conv2D(4, {3, 0}); });
+  m = thrown_message<InvalidArgument>([] { Conv2D(4, {3, 0}); });
   EXPECT_NE(m.find("Conv2D kernel_size: expected two positive sizes, got (3, 0)"),
             std::string::npos)
       << m;
-  m = invalid_argument_of([] { Conv2D(4, {3, 3}, "linear", {.strides = {-1, 1}}); });
+  m = thrown_message<InvalidArgument>([] { Conv2D(4, {3, 3}, "linear", {.strides = {-1, 1}}); });
   EXPECT_NE(m.find("Conv2D strides: expected two positive steps, got (-1, 1)"), std::string::npos)
       << m;
 }
@@ -261,10 +247,12 @@ TEST(Conv2D, RejectsNonPositiveFiltersKernelSizesAndStrides) {
 TEST(Conv2D, RejectsUnknownPaddingAndActivation) {
   Session s;
   SessionScope use(s);
-  std::string m = invalid_argument_of([] { Conv2D(4, {3, 3}, "linear", {.padding = "full"}); });
+  std::string m = thrown_message<InvalidArgument>([] {
+    Conv2D(4, {3, 3}, "linear", {.padding = "full"});
+  });
   EXPECT_NE(m.find("Conv2D padding: expected 'valid' or 'same', got 'full'"), std::string::npos)
       << m;
-  m = invalid_argument_of([] { Conv2D(4, {3, 3}, "swishy"); });
+  m = thrown_message<InvalidArgument>([] { Conv2D(4, {3, 3}, "swishy"); });
   EXPECT_NE(m.find("swishy"), std::string::npos) << m;
 }
 
@@ -272,7 +260,7 @@ TEST(Conv2D, RejectsReserveBeforeBuild) {
   Session s;
   SessionScope use(s);
   Layer conv = Conv2D(4, {3, 3}, "linear", {.name = "early"});
-  const std::string m = invalid_argument_of([&] { conv->reserve(8); });
+  const std::string m = thrown_message<InvalidArgument>([&] { conv->reserve(8); });
   EXPECT_NE(m.find("reserve of Conv2D layer 'early': expected a built layer"), std::string::npos)
       << m;
 }

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "support/expect_error.hpp"
 #include "support/fixtures.hpp"
 #include "support/gradient_check.hpp"
 #include "tabula/tabula.hpp"
@@ -18,17 +19,7 @@ namespace tabula {
 namespace {
 
 using layers::LSTM;
-
-// The message of the InvalidArgument that `f` throws ("" if it throws none).
-template <typename F>
-std::string invalid_argument_message(F&& f) {
-  try {
-    f();
-  } catch (const InvalidArgument& e) {
-    return e.what();
-  }
-  return "";
-}
+using testing::thrown_message;
 
 Parameter& parameter(LayerImpl& layer, const std::string& name) {
   for (Parameter* p : layer.parameters())
@@ -123,7 +114,7 @@ TEST(LSTM, RejectsAnInputThatIsNotTimestepsByFeatures) {
   Session session({.name = "lstm_test"});
   SessionScope scope(session);
   Layer lstm = LSTM(4, {.name = "rnn"});
-  const std::string message = invalid_argument_message([&] { lstm->build({12}); });
+  const std::string message = thrown_message<InvalidArgument>([&] { lstm->build({12}); });
   EXPECT_NE(message.find("'rnn'"), std::string::npos) << message;
   EXPECT_NE(message.find("(timesteps, features)"), std::string::npos) << message;
   EXPECT_NE(message.find("got (12,)"), std::string::npos) << message;
@@ -133,10 +124,11 @@ TEST(LSTM, RejectsAnInputThatIsNotTimestepsByFeatures) {
 TEST(LSTM, RejectsUnsupportedActivationsAndUnits) {
   Session session({.name = "lstm_test"});
   SessionScope scope(session);
-  std::string message = invalid_argument_message([] { LSTM(4, {.activation = "relu"}); });
+  std::string message = thrown_message<InvalidArgument>([] { LSTM(4, {.activation = "relu"}); });
   EXPECT_NE(message.find("activation"), std::string::npos) << message;
   EXPECT_NE(message.find("'relu'"), std::string::npos) << message;
-  message = invalid_argument_message([] { LSTM(4, {.recurrent_activation = "hard_sigmoid"}); });
+  message =
+      thrown_message<InvalidArgument>([] { LSTM(4, {.recurrent_activation = "hard_sigmoid"}); });
   EXPECT_NE(message.find("recurrent_activation"), std::string::npos) << message;
   EXPECT_NE(message.find("'hard_sigmoid'"), std::string::npos) << message;
   EXPECT_THROW(LSTM(0), InvalidArgument);

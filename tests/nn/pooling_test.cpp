@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "support/expect_error.hpp"
 #include "support/fixtures.hpp"
 #include "support/gradient_check.hpp"
 #include "tabula/tabula.hpp"
@@ -19,24 +20,10 @@ using testing::check_gradients;
 using testing::compare;
 using testing::GradientCheckOptions;
 using testing::load_fixture;
+using testing::thrown_message;
+using testing::with_batch;
 
 constexpr const char* kFixture = "conv_pool.safetensors";
-
-Shape with_batch(std::int64_t n, const Shape& s) {
-  std::vector<std::int64_t> dims{n};
-  dims.insert(dims.end(), s.dims().begin(), s.dims().end());
-  return Shape(dims);
-}
-
-std::string invalid_argument_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const InvalidArgument& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected InvalidArgument";
-  return {};
-}
 
 /// TensorFlow's output size, written independently of the layer.
 std::int64_t tf_output_size(std::int64_t in, std::int64_t k, std::int64_t s, bool same) {
@@ -166,11 +153,11 @@ TEST(MaxPooling2D, RejectsInputsThatAreNotHeightWidthChannels) {
   Session s;
   SessionScope use(s);
   Layer pool = MaxPooling2D({2, 2}, {.name = "pool"});
-  const std::string m = invalid_argument_of([&] { pool->build({28, 28}); });
+  const std::string m = thrown_message<InvalidArgument>([&] { pool->build({28, 28}); });
   EXPECT_NE(m.find("MaxPooling2D layer 'pool'"), std::string::npos) << m;
   EXPECT_NE(m.find("rank 3 (height, width, channels)"), std::string::npos) << m;
   EXPECT_NE(m.find("got (28, 28)"), std::string::npos) << m;
-  const std::string a = invalid_argument_of([&] { AveragePooling2D()->build({784}); });
+  const std::string a = thrown_message<InvalidArgument>([&] { AveragePooling2D()->build({784}); });
   EXPECT_NE(a.find("AveragePooling2D layer 'average_pooling2d'"), std::string::npos) << a;
   EXPECT_NE(a.find("got (784,)"), std::string::npos) << a;
 }
@@ -179,7 +166,7 @@ TEST(AveragePooling2D, RejectsPoolLargerThanInputWithValidPadding) {
   Session s;
   SessionScope use(s);
   Layer pool = AveragePooling2D({3, 3}, {.name = "pool"});
-  const std::string m = invalid_argument_of([&] { pool->build({2, 5, 1}); });
+  const std::string m = thrown_message<InvalidArgument>([&] { pool->build({2, 5, 1}); });
   EXPECT_NE(m.find("'pool' for input (2, 5, 1), pool_size (3, 3), strides (3, 3), padding "
                    "'valid': expected positive (height, width), got (0, 1)"),
             std::string::npos)
@@ -189,17 +176,17 @@ TEST(AveragePooling2D, RejectsPoolLargerThanInputWithValidPadding) {
 TEST(MaxPooling2D, RejectsNonPositiveSizesStridesAndUnknownPadding) {
   Session s;
   SessionScope use(s);
-  std::string m = invalid_argument_of([] { MaxPooling2D({0, 2}); });
+  std::string m = thrown_message<InvalidArgument>([] { MaxPooling2D({0, 2}); });
   EXPECT_NE(m.find("MaxPooling2D pool_size: expected two positive sizes, got (0, 2)"),
             std::string::npos)
       << m;
-  m = invalid_argument_of([] {
+  m = thrown_message<InvalidArgument>([] {
     AveragePooling2D({2, 2}, {.strides = std::pair<std::int64_t, std::int64_t>{2, 0}});
   });
   EXPECT_NE(m.find("AveragePooling2D strides: expected two positive steps, got (2, 0)"),
             std::string::npos)
       << m;
-  m = invalid_argument_of([] { MaxPooling2D({2, 2}, {.padding = "causal"}); });
+  m = thrown_message<InvalidArgument>([] { MaxPooling2D({2, 2}, {.padding = "causal"}); });
   EXPECT_NE(m.find("MaxPooling2D padding: expected 'valid' or 'same', got 'causal'"),
             std::string::npos)
       << m;
@@ -212,7 +199,7 @@ TEST(MaxPooling2D, RejectsBatchesWhosePositionsOverflowInt32) {
   pool->build({1024, 1024, 64});  // 2^26 elements a sample: 32 samples reach 2^31
   pool->reserve(31);
   pool->release_batch_buffers();
-  const std::string m = invalid_argument_of([&] { pool->reserve(32); });
+  const std::string m = thrown_message<InvalidArgument>([&] { pool->reserve(32); });
   EXPECT_NE(m.find("batch of 32 for MaxPooling2D layer 'big'"), std::string::npos) << m;
   EXPECT_NE(m.find("at most 2147483647 input elements per batch"), std::string::npos) << m;
   EXPECT_NE(m.find("got 2147483648"), std::string::npos) << m;
@@ -222,7 +209,7 @@ TEST(MaxPooling2D, RejectsReserveBeforeBuild) {
   Session s;
   SessionScope use(s);
   Layer pool = MaxPooling2D({2, 2}, {.name = "early"});
-  const std::string m = invalid_argument_of([&] { pool->reserve(8); });
+  const std::string m = thrown_message<InvalidArgument>([&] { pool->reserve(8); });
   EXPECT_NE(m.find("reserve of MaxPooling2D layer 'early': expected a built layer"),
             std::string::npos)
       << m;
