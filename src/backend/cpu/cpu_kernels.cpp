@@ -202,20 +202,24 @@ void CpuKernels::max_pool_forward(const Window2d& w, const float* x, float* y,
     const index_t out_base = n * w.out_h * w.out_w * C;
     for_each_window(w, [&](index_t oh, index_t ow, index_t h0, index_t h1, index_t w0,
                            index_t w1) {
-      float* out = y + out_base + (oh * w.out_w + ow) * C;
-      std::int32_t* arg = argmax + out_base + (oh * w.out_w + ow) * C;
+      float* __restrict out = y + out_base + (oh * w.out_w + ow) * C;
+      std::int32_t* __restrict arg = argmax + out_base + (oh * w.out_w + ow) * C;
+      // Start from the window's first element (windows are never empty), then keep the first
+      // maximum: selects, not branches, so the channel loop vectorises.
+      const index_t first = in_base + (h0 * w.in_w + w0) * C;
       for (index_t c = 0; c < C; ++c) {
-        out[c] = -std::numeric_limits<float>::infinity();
-        arg[c] = -1;
+        out[c] = x[first + c];
+        arg[c] = static_cast<std::int32_t>(first + c);
       }
       for (index_t ih = h0; ih < h1; ++ih) {
         for (index_t iw = w0; iw < w1; ++iw) {
           const index_t at = in_base + (ih * w.in_w + iw) * C;
+          if (at == first) continue;
           for (index_t c = 0; c < C; ++c) {
-            if (x[at + c] > out[c] || arg[c] < 0) {
-              out[c] = x[at + c];
-              arg[c] = static_cast<std::int32_t>(at + c);
-            }
+            const float v = x[at + c];
+            const bool larger = v > out[c];
+            out[c] = larger ? v : out[c];
+            arg[c] = larger ? static_cast<std::int32_t>(at + c) : arg[c];
           }
         }
       }
