@@ -6,7 +6,6 @@ cycles with widths varying per cycle.
 """
 import argparse
 import gc
-import gzip
 import json
 import os
 import time
@@ -15,20 +14,12 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-FASHION = os.environ.get("TABULA_FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist")
+from fashion_mnist import train_split
 
 
 def rss_bytes():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def idx(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    dims = data[3]
-    shape = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(dims)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
 
 
 def mlp(width):
@@ -55,9 +46,9 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    x = torch.from_numpy(idx(f"{FASHION}/train-images-idx3-ubyte.gz").reshape(60000, 784)
-                         .astype(np.float32) / 255.0)
-    y = torch.from_numpy(idx(f"{FASHION}/train-labels-idx1-ubyte.gz").astype(np.int64))
+    images, labels = train_split()
+    x = torch.from_numpy(images.reshape(60000, 784))
+    y = torch.from_numpy(labels)
 
     before = rss_bytes()
     model = mlp(1024)

@@ -6,10 +6,7 @@ Prints one JSON line: {"library", "workload", "samples_per_s", "seconds", "sampl
     /usr/bin/python3 bench/peers/torch_train.py --workload mlp_small --threads 2
 """
 import argparse
-import gzip
 import json
-import math
-import os
 import resource
 import time
 
@@ -17,20 +14,11 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-FASHION = os.environ.get("TABULA_FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist")
-
-
-def idx(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    dims = data[3]
-    shape = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(dims)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+from fashion_mnist import train_split
 
 
 def fashion_mnist():
-    x = idx(f"{FASHION}/train-images-idx3-ubyte.gz").astype(np.float32) / 255.0
-    y = idx(f"{FASHION}/train-labels-idx1-ubyte.gz").astype(np.int64)
+    x, y = train_split()
     return torch.from_numpy(x), torch.from_numpy(y)
 
 
