@@ -53,6 +53,15 @@ void clear_session() noexcept { current_session().clear(); }
 
 // ---- device-wide figures ----------------------------------------------------------------
 
+std::vector<SessionSummary> live_sessions() {
+  std::vector<SessionSummary> out;
+  for (const auto& core : detail::SessionList::instance().snapshot()) {
+    const Device device = core->options().device;
+    out.push_back({core->options().name, device, core->memory_info(device), core->clear_count()});
+  }
+  return out;
+}
+
 MemoryInfo memory_info(Device device) {
   MemoryInfo total;
   total.device = device;

@@ -1,21 +1,13 @@
 #include "support/process_memory.hpp"
 
-#include <unistd.h>
-
 #include <cstdlib>
-#include <fstream>
-#include <stdexcept>
 #include <string>
+
+#include "tabula/memory/process_memory.hpp"
 
 namespace tabula::testing {
 
-std::size_t rss_bytes() {
-  std::ifstream statm("/proc/self/statm");
-  std::size_t pages_total = 0, pages_resident = 0;
-  if (!(statm >> pages_total >> pages_resident))
-    throw std::runtime_error("cannot read /proc/self/statm");
-  return pages_resident * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-}
+std::size_t rss_bytes() { return process_memory().rss; }
 
 bool under_sanitizer() {
   const char* value = std::getenv("TABULA_TEST_SANITIZER");

@@ -103,6 +103,17 @@ void reset_peak_memory(Device device) noexcept;
 /// Gives every session's cached free segments on `device` back; returns the bytes.
 std::size_t release_cached_memory(Device device) noexcept;
 
+/// @brief One live session as `live_sessions()` lists it.
+struct SessionSummary {
+  std::string name;
+  Device device;             ///< the session's own device
+  MemoryInfo memory;         ///< its figures on that device
+  std::size_t clear_count = 0;
+};
+
+/// Every session that has allocated and is not destroyed yet, oldest first (`tabula memory`).
+std::vector<SessionSummary> live_sessions();
+
 /// Seeds the current session's random generator and every session created later without a
 /// seed of its own (Keras's `set_random_seed`).
 void set_seed(std::uint64_t seed);

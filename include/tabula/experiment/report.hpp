@@ -1,0 +1,28 @@
+#pragma once
+/// @file
+/// The views of a sweep's results: a CSV summary and a self-contained HTML report.
+
+#include <string>
+#include <vector>
+
+#include "tabula/experiment/sweep_spec.hpp"
+#include "tabula/experiment/trial_result.hpp"
+
+namespace tabula::experiment {
+
+/// @brief One row per trial in index order: trial, status, each parameter, each metric,
+/// seconds, RSS after, RSS growth, library bytes after clearing, leaked, error.
+std::string summary_csv(const SweepSpec& sweep, const std::vector<TrialResult>& results);
+
+/// @brief A single HTML file that needs no network: the trials table sorted by the sweep's
+/// metric (best first, failed trials last), a chart of the metric per trial, and the memory
+/// timeline of the whole sweep, stacked by category, with the OS's RSS. The charts are drawn
+/// by the page's own script from data embedded in it; when they are drawn the body carries
+/// `data-charts-drawn="2"`.
+std::string report_html(const SweepSpec& sweep, const std::vector<TrialResult>& results);
+
+/// Writes `text` to `path` through a temporary file and a rename: readers see the old file
+/// or the new one, never half of one. @throws Error naming the path.
+void write_file_atomically(const std::string& path, const std::string& text);
+
+}  // namespace tabula::experiment
