@@ -1,7 +1,7 @@
 // Memory given back (issue 6, tabula's side): RSS before, at peak and after clearing a trained
 // model, and RSS over 100 build / fit 20 batches / clear cycles with widths varying per cycle.
 //
-//   build-bench/memory_bench [--cycles 100]
+//   build-bench/memory_bench [--cycles 100] [--threads 2]
 // Prints JSON lines: {"library": "tabula", "test": "clear", ...} and {"test": "cycles", ...}.
 
 #include <unistd.h>
@@ -36,10 +36,17 @@ tb::Sequential mlp(std::int64_t width) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int cycles = 100;
-  for (int i = 1; i + 1 < argc; i += 2)
+  int cycles = 100, threads = 2;
+  for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--cycles")) cycles = std::stoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--threads")) threads = std::stoi(argv[i + 1]);
+  }
+  if (cycles < 1) {
+    std::fprintf(stderr, "usage: memory_bench [--cycles N >= 1] [--threads N]\n");
+    return 2;
+  }
   try {
+    tb::set_num_threads(threads);
     // The data lives in its own session for the whole run, as a user's dataset would.
     tb::Session data_session({.name = "data"});
     tb::Tensor x, y;
@@ -69,11 +76,12 @@ int main(int argc, char** argv) {
       clear_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count();
     }
     const std::size_t after = rss_bytes();
-    std::printf("{\"library\": \"tabula\", \"test\": \"clear\", \"rss_before\": %zu, "
+    std::printf("{\"library\": \"tabula\", \"threads\": %d, \"version\": \"%s\", "
+                "\"test\": \"clear\", \"rss_before\": %zu, "
                 "\"rss_peak\": %zu, \"rss_after\": %zu, \"retained\": %lld, "
                 "\"clear_seconds\": %.6f, \"seconds\": %.2f}\n",
-                before, peak, after, static_cast<long long>(after) - static_cast<long long>(before),
-                clear_seconds,
+                threads, TABULA_VERSION_STRING, before, peak, after,
+                static_cast<long long>(after) - static_cast<long long>(before), clear_seconds,
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 
     // 2. cycles of build / fit 20 batches / clear with widths varying per cycle.
@@ -95,10 +103,11 @@ int main(int argc, char** argv) {
       num += (c - mean_c) * (static_cast<double>(rss[c]) - mean_r);
       den += (c - mean_c) * (c - mean_c);
     }
-    std::printf("{\"library\": \"tabula\", \"test\": \"cycles\", \"cycles\": %d, "
+    std::printf("{\"library\": \"tabula\", \"threads\": %d, \"version\": \"%s\", "
+                "\"test\": \"cycles\", \"cycles\": %d, "
                 "\"rss_first\": %zu, \"rss_last\": %zu, \"growth\": %lld, "
                 "\"slope_bytes_per_cycle\": %.1f}\n",
-                cycles, rss.front(), rss.back(),
+                threads, TABULA_VERSION_STRING, cycles, rss.front(), rss.back(),
                 static_cast<long long>(rss.back()) - static_cast<long long>(rss.front()),
                 den > 0 ? num / den : 0.0);
   } catch (const tb::Error& e) {

@@ -3,7 +3,8 @@
 // Prints one JSON line: {"library", "workload", "samples_per_s", "seconds", "samples",
 // "peak_rss_bytes", "final_loss", "threads", "version"}.
 //
-//   build-bench/train_bench --workload mlp_small --threads 2
+//   build-bench/train_bench --workload mlp_small --threads 2 [--samples N]
+// (--samples N: train on the first N samples only, for a quick check of the harness.)
 // (--threads: tabula::set_num_threads, i.e. OpenBLAS's threads; tabula's own loops are
 // single-threaded.)
 
@@ -13,6 +14,7 @@
 #include <cstring>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "tabula/data/fashion_mnist.hpp"
 #include "tabula/tabula.hpp"
@@ -40,6 +42,14 @@ std::pair<tb::Tensor, tb::Tensor> sine_windows(std::int64_t n, std::int64_t step
     }
   }
   return {tb::from_vector(x, tb::Shape{n, steps, 1}), tb::from_vector(y, tb::Shape{n, 1})};
+}
+
+// The first n rows of t (all of them for n <= 0), sharing its storage.
+tb::Tensor first_rows(const tb::Tensor& t, std::int64_t n) {
+  std::vector<std::int64_t> dims = t.shape().dims();
+  if (n <= 0 || n >= dims[0]) return t;
+  dims[0] = n;
+  return tb::Tensor(t.storage(), tb::Shape(std::move(dims)), t.dtype());
 }
 
 struct Workload {
@@ -78,6 +88,7 @@ Workload make(const std::string& name) {
 int main(int argc, char** argv) {
   std::string workload;
   int threads = 2, epochs = 1;
+  std::int64_t samples_limit = 0;
   bool evaluate = false;
   for (int i = 1; i < argc; ++i)
     if (!std::strcmp(argv[i], "--evaluate")) evaluate = true;
@@ -85,10 +96,11 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--workload")) workload = argv[i + 1];
     else if (!std::strcmp(argv[i], "--threads")) threads = std::stoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--epochs")) epochs = std::stoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--samples")) samples_limit = std::stoll(argv[i + 1]);
   }
   if (workload.empty()) {
     std::fprintf(stderr, "usage: train_bench --workload mlp_small|mlp_large|cnn|lstm "
-                         "[--threads N] [--epochs N] [--evaluate]\n");
+                         "[--threads N] [--epochs N] [--samples N] [--evaluate]\n");
     return 2;
   }
   tb::set_num_threads(threads);
@@ -96,6 +108,8 @@ int main(int argc, char** argv) {
     tb::Session session({.name = "bench", .seed = 0});
     tb::SessionScope use(session);
     Workload w = make(workload);
+    w.x = first_rows(w.x, samples_limit);
+    w.y = first_rows(w.y, samples_limit);
     // --evaluate adds the accuracy metric (a little work per step): use it for accuracy runs,
     // not for throughput comparisons.
     w.model.compile(tb::optimizers::Adam(1e-3), w.loss,

@@ -1,33 +1,20 @@
-"""PyTorch side of the training benchmark: the same workloads as bench/train_bench.cpp.
-
-Prints one JSON line: {"library", "workload", "samples_per_s", "seconds", "samples",
-"peak_rss_bytes", "final_loss", "threads", "version"}.
+"""PyTorch side of the training benchmark: the same workloads as bench/train_bench.cpp, one
+JSON line as bench/peers/protocol.py's train_main prints it.
 
     /usr/bin/python3 bench/peers/torch_train.py --workload mlp_small --threads 2
 """
-import argparse
-import json
-import resource
 import time
 
-import numpy as np
 import torch
 import torch.nn as nn
 
 from fashion_mnist import train_split
+from protocol import sine_windows, train_main
 
 
 def fashion_mnist():
     x, y = train_split()
     return torch.from_numpy(x), torch.from_numpy(y)
-
-
-def sine_windows(n, steps):
-    # The same formula as train_bench.cpp: window i starts at phase 0.37 * i.
-    t = np.arange(steps + 1, dtype=np.float64)
-    phases = 0.37 * np.arange(n, dtype=np.float64)[:, None]
-    series = np.sin(0.3 * t[None, :] + phases).astype(np.float32)
-    return torch.from_numpy(series[:, :steps, None].copy()), torch.from_numpy(series[:, steps:].copy())
 
 
 def workload(name):
@@ -48,7 +35,7 @@ def workload(name):
                               nn.Linear(64 * 5 * 5, 128), nn.ReLU(), nn.Linear(128, 10))
         return model, x, y, nn.CrossEntropyLoss(), 64
     if name == "lstm":
-        x, y = sine_windows(20000, 50)
+        x, y = (torch.from_numpy(a) for a in sine_windows())
 
         class Net(nn.Module):
             def __init__(self):
@@ -64,19 +51,18 @@ def workload(name):
     raise SystemExit(f"unknown workload {name}")
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--workload", required=True)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--epochs", type=int, default=1)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+def set_threads(threads):
+    torch.set_num_threads(threads)
     torch.manual_seed(0)
-    model, x, y, loss_fn, batch = workload(args.workload)
+
+
+def train(name, epochs, limit):
+    model, x, y, loss_fn, batch = workload(name)
+    x, y = x[:limit], y[:limit]
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     n = x.shape[0]
     start = time.perf_counter()
-    for _ in range(args.epochs):
+    for _ in range(epochs):
         order = torch.randperm(n)
         for i in range(0, n, batch):
             index = order[i:i + batch]
@@ -84,13 +70,9 @@ def main():
             loss = loss_fn(model(x[index]), y[index])
             loss.backward()
             optimizer.step()
-    seconds = time.perf_counter() - start
-    print(json.dumps({
-        "library": "pytorch", "workload": args.workload, "samples": n * args.epochs,
-        "seconds": seconds, "samples_per_s": n * args.epochs / seconds,
-        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-        "final_loss": float(loss), "threads": args.threads, "version": torch.__version__}))
+    # final_loss: the last batch's (tabula and Keras report the epoch mean).
+    return n * epochs, time.perf_counter() - start, loss
 
 
 if __name__ == "__main__":
-    main()
+    train_main("pytorch", lambda: torch.__version__, set_threads, train)
