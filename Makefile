@@ -83,6 +83,11 @@ tsan: deps
 	$(CMAKE) --build $(TSAN_BUILD_DIR) -j$(JOBS)
 	$(TSAN_ENV) $(CTEST) --test-dir $(TSAN_BUILD_DIR) --output-on-failure -j$(JOBS)
 
+# `make bench`: the Google Benchmark programs, then bench/run_train_bench.py, which runs
+# train_bench and memory_bench beside their Keras/TF and PyTorch peers. The peers' Python is a
+# venv in $(BENCH_BUILD_DIR)/venv with bench/requirements.txt (TensorFlow) on top of Debian's
+# python3-torch; where pip cannot install them, TensorFlow is skipped and said so. Extra flags for
+# the harness: BENCH_PEER_ARGS (e.g. "--repetitions 1 --samples 2048 --cycles 3", a quick check).
 bench:
 	scripts/install-deps --bench
 	$(CMAKE) -S . -B $(BENCH_BUILD_DIR) -DCMAKE_BUILD_TYPE=Release -DTABULA_BUILD_BENCHMARKS=ON \
@@ -91,15 +96,24 @@ bench:
 	@found=0; for b in $(BENCH_BUILD_DIR)/*_bench; do \
 	  [[ -x "$$b" ]] || continue; found=1; \
 	  case "$${b##*/}" in \
-	    train_bench) for w in $(TRAIN_BENCH_WORKLOADS); do \
-	                   echo "== $$b --workload $$w"; "$$b" --workload "$$w"; done ;; \
+	    train_bench|memory_bench) ;; \
 	    *) echo "== $$b $(BENCH_ARGS)"; "$$b" $(BENCH_ARGS) ;; \
 	  esac; \
 	done; \
 	if [[ $$found == 0 ]]; then echo "no *_bench programs in $(BENCH_BUILD_DIR)/"; fi
-	@echo "== tabula against PyTorch (Debian's python3-torch), side by side"
-	/usr/bin/python3 bench/run_train_bench.py --build $(BENCH_BUILD_DIR) --threads $(JOBS) \
-	  --json $(BENCH_BUILD_DIR)/train_bench.jsonl
+	@venv=$(BENCH_BUILD_DIR)/venv; \
+	[[ -x $$venv/bin/python ]] || /usr/bin/python3 -m venv --system-site-packages $$venv; \
+	echo "== peers: pip install -r bench/requirements.txt into $$venv"; \
+	if ! $$venv/bin/python -m pip install --quiet --timeout 30 --retries 1 \
+	       -r bench/requirements.txt; then \
+	  echo "== pip could not install bench/requirements.txt: TensorFlow/Keras is SKIPPED;" \
+	       "PyTorch is Debian's python3-torch"; \
+	fi
+	@echo "== tabula against TensorFlow/Keras and PyTorch, side by side"
+	$(BENCH_BUILD_DIR)/venv/bin/python bench/run_train_bench.py --build $(BENCH_BUILD_DIR) \
+	  --threads $(JOBS) --workloads $(TRAIN_BENCH_WORKLOADS) \
+	  --json $(BENCH_BUILD_DIR)/results.json --markdown $(BENCH_BUILD_DIR)/results.md \
+	  $(BENCH_PEER_ARGS)
 
 clean:
 	rm -rf $(BUILD_DIR) $(ASAN_BUILD_DIR) $(TSAN_BUILD_DIR) $(BENCH_BUILD_DIR)

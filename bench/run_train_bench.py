@@ -1,84 +1,307 @@
-"""Training throughput of tabula against PyTorch, side by side in one run.
+"""tabula against TensorFlow/Keras and PyTorch, side by side in one run: training throughput
+(build-bench/train_bench, bench/peers/keras_train.py, bench/peers/torch_train.py) and memory
+given back (build-bench/memory_bench, bench/peers/keras_memory.py, bench/peers/torch_memory.py).
 
-Runs every workload alternately in tabula (build-bench/train_bench) and PyTorch
-(bench/peers/torch_train.py, Debian's python3-torch), each in a fresh process, A/B/A/B,
-and prints a Markdown table (median samples/s, min-max, ratio, peak RSS) plus JSON lines.
+Every run is a fresh process. For each workload the libraries take turns in a rotating order
+(tabula/Keras/PyTorch, then Keras/PyTorch/tabula, then PyTorch/tabula/Keras, ...), so that drift
+on the machine hits each alike. Prints Markdown tables ready for bench/RESULTS.md (median,
+min-max, ratio to each peer, machine, versions, command), also written to --markdown, and
+writes every run to --json. A peer whose library does not import (TensorFlow where pip could
+not install bench/requirements.txt) is skipped, and the tables say so.
 
-    /usr/bin/python3 bench/run_train_bench.py --build build-bench --repetitions 3 --threads 2
+    build-bench/venv/bin/python bench/run_train_bench.py --build build-bench --repetitions 3 --threads 2
+    ... --repetitions 1 --samples 2048 --cycles 3  (a quick check of the harness, not figures)
 """
 import argparse
 import json
 import os
 import platform
+import shlex
 import statistics
 import subprocess
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORKLOADS = ["mlp_small", "mlp_large", "cnn", "lstm"]
+LIBRARIES = ["tabula", "keras", "pytorch"]
+TITLES = {"tabula": "tabula", "keras": "Keras/TF", "pytorch": "PyTorch"}
+PRODUCTS = {"tabula": "tabula", "keras": "TensorFlow", "pytorch": "PyTorch"}  # whose version
+MODULES = {"keras": "tensorflow", "pytorch": "torch"}  # what a peer needs to import
+SUITES = ["train", "memory"]
+# Issue 6's targets: tabula's samples/s over each peer's, and bytes left after clearing.
+SPEEDUP_TARGETS = {"mlp_small": 5.0}
+SPEEDUP_TARGET_OTHERWISE = 1.0
+MEMORY_TARGET_BYTES = 2 * 2**20
+MIB = 2**20
+
+
+class RunFailed(Exception):
+    pass
+
+
+def commands(args):
+    """(suite, library) -> the command line of one run, before its own arguments."""
+    peers = os.path.join(HERE, "peers")
+    return {
+        ("train", "tabula"): [os.path.join(args.build, "train_bench")],
+        ("train", "keras"): [args.python, os.path.join(peers, "keras_train.py")],
+        ("train", "pytorch"): [args.python, os.path.join(peers, "torch_train.py")],
+        ("memory", "tabula"): [os.path.join(args.build, "memory_bench")],
+        ("memory", "keras"): [args.python, os.path.join(peers, "keras_memory.py")],
+        ("memory", "pytorch"): [args.python, os.path.join(peers, "torch_memory.py")],
+    }
 
 
 def run(command, threads):
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
-    out = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    """The JSON lines a run prints on stdout."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
+               TF_CPP_MIN_LOG_LEVEL="2")
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        raise RunFailed(f"{shlex.join(command)} exited {done.returncode}:\n"
+                        + "\n".join(done.stderr.strip().splitlines()[-15:]))
+    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
 
 
-def cpu_name():
+def importable(python, module):
+    probe = f"import importlib.util, sys; sys.exit(importlib.util.find_spec({module!r}) is None)"
+    return subprocess.run([python, "-c", probe]).returncode == 0
+
+
+def probe_python(python):
+    code = "import sys, numpy; print(sys.version.split()[0], numpy.__version__)"
+    done = subprocess.run([python, "-c", code], capture_output=True, text=True)
+    return done.stdout.split() if done.returncode == 0 else ["?", "?"]
+
+
+def machine():
+    cpu, memory, system = platform.processor(), "?", platform.system()
     with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor()
+        cpu = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), cpu)
+    with open("/proc/meminfo") as f:
+        kib = next((int(l.split()[1]) for l in f if l.startswith("MemTotal")), 0)
+        memory = f"{kib / 2**20:.0f} GiB"
+    if os.path.exists("/etc/os-release"):
+        with open("/etc/os-release") as f:
+            system = next((l.split("=", 1)[1].strip().strip('"') for l in f
+                           if l.startswith("PRETTY_NAME=")), system)
+    return f"{cpu}, {os.cpu_count()} cores, {memory}, {system}, Linux {platform.release()}"
+
+
+def rotation(libraries, repetition):
+    k = repetition % len(libraries)
+    return libraries[k:] + libraries[:k]
+
+
+def number(digits):
+    """A formatter with that many decimals, and no "-0"."""
+    return lambda v: f"{round(v, digits) + 0.0:,.{digits}f}"
+
+
+def spread(values, show, unit=""):
+    """median (min-max) of values, each through show, then unit."""
+    if len(values) == 1:
+        return show(values[0]) + unit
+    low, high = show(min(values)), show(max(values))
+    between = " to " if low.startswith("-") else "-"
+    return f"{show(statistics.median(values))} ({low}{between}{high}){unit}"
+
+
+def byte_scale(unit):
+    """(divisor, suffix, decimals) in MiB or KiB, whichever suits unit's size."""
+    return (MIB, " MiB", 2) if abs(unit) >= MIB else (1024, " KiB", 0)
+
+
+def per_cycle(unit):
+    divisor, suffix, digits = byte_scale(unit)
+    return divisor, suffix + "/cycle", digits
+
+
+def verdict(ok):
+    return "met" if ok else "**missed**"
+
+
+def train_table(results, libraries, workloads):
+    peers = [l for l in libraries if l != "tabula"]
+    head = (["workload"] + [f"{TITLES[l]} samples/s" for l in libraries]
+            + [f"tabula / {TITLES[p]}" for p in peers] + ["target"]
+            + [f"peak RSS {TITLES[l]}" for l in libraries])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for workload in workloads:
+        speeds, peaks = {}, {}
+        for library in libraries:
+            runs = [r for r in results if r["suite"] == "train" and r["workload"] == workload
+                    and r["library"] == library and "error" not in r]
+            speeds[library] = [r["samples_per_s"] for r in runs]
+            peaks[library] = [r["peak_rss_bytes"] for r in runs]
+        cells = [workload]
+        cells += [spread(speeds[l], number(0)) if speeds[l] else "failed" for l in libraries]
+        target = SPEEDUP_TARGETS.get(workload, SPEEDUP_TARGET_OTHERWISE)
+        ratios, verdicts = [], []
+        for p in peers:
+            if speeds["tabula"] and speeds[p]:
+                ratio = statistics.median(speeds["tabula"]) / statistics.median(speeds[p])
+                ratios.append(f"{ratio:.2f}x")
+                verdicts.append(f"{verdict(ratio >= target)} ({TITLES[p]})")
+            else:
+                ratios.append("-")
+        cells += ratios + [f">= {target:g}x: " + ", ".join(verdicts) if verdicts else "-"]
+        cells += [f"{max(peaks[l]) / MIB:,.0f} MiB" if peaks[l] else "-" for l in libraries]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def memory_table(results, libraries, cycles):
+    peers = [l for l in libraries if l != "tabula"]
+
+    def values(library, test, key):
+        return [r[key] for r in results if r["suite"] == "memory" and r["library"] == library
+                and r.get("test") == test]
+
+    head = ([""] + [TITLES[l] for l in libraries] + [f"{TITLES[p]} / tabula" for p in peers]
+            + ["target"])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+    def row(title, test, key, scale, target=None, ratio=True):
+        """scale(median) gives (divisor, suffix, decimals) for that library's figures."""
+        medians = {l: statistics.median(v) for l in libraries if (v := values(l, test, key))}
+        cells = [title]
+        for library in libraries:
+            if library not in medians:
+                cells.append("failed")
+                continue
+            divisor, suffix, digits = scale(medians[library])
+            cells.append(spread([v / divisor for v in values(library, test, key)],
+                                number(digits), suffix))
+        for p in peers:
+            ok = ratio and "tabula" in medians and p in medians and medians["tabula"] > 0
+            cells.append(f"{medians[p] / medians['tabula']:.1f}x" if ok else "-")
+        ok = "tabula" in medians and target is not None
+        cells.append(f"<= {target / MIB:g} MiB: {verdict(medians['tabula'] <= target)}"
+                     if ok else "")
+        lines.append("| " + " | ".join(cells) + " |")
+
+    cells = ["RSS before / peak / after"]
+    for library in libraries:
+        parts = [values(library, "clear", k) for k in ("rss_before", "rss_peak", "rss_after")]
+        cells.append(" / ".join(f"{statistics.median(p) / MIB:,.1f}" for p in parts) + " MiB"
+                     if all(parts) else "failed")
+    lines.append("| " + " | ".join(cells + ["-"] * len(peers) + [""]) + " |")
+    row("retained after clearing (after - before)", "clear", "retained", byte_scale,
+        MEMORY_TARGET_BYTES)
+    row("time of the clearing idiom", "clear", "clear_seconds", lambda _: (1e-3, " ms", 1))
+    # No ratios of growth: near zero, and either side may shrink.
+    row(f"RSS growth over {cycles} cycles", "cycles", "growth", byte_scale, MEMORY_TARGET_BYTES,
+        ratio=False)
+    row("slope of RSS over the cycles", "cycles", "slope_bytes_per_cycle",
+        per_cycle, ratio=False)
+    return lines
+
+
+def describe(args, results, libraries, seconds):
+    """What the tables stand on: machine, versions, command, for the Markdown and the JSON."""
+    versions = {}
+    for r in results:
+        versions.setdefault(r["library"], r.get("version"))
+    python, numpy = probe_python(args.python)
+    return {"machine": machine(), "threads": args.threads, "repetitions": args.repetitions,
+            "versions": versions, "python": python, "numpy": numpy, "seconds": seconds,
+            "command": shlex.join([os.path.relpath(sys.executable), os.path.relpath(sys.argv[0])]
+                                  + sys.argv[1:])}
+
+
+def report(args, results, libraries, skipped, about):
+    lines = []
+    if args.samples or args.cycles < 100:
+        lines += [f"**Quick check (--samples {args.samples}, --cycles {args.cycles}): "
+                  "not figures to publish.**", ""]
+    versions = ", ".join(f"{PRODUCTS[l]} {about['versions'].get(l, '?')}" for l in libraries)
+    lines += [f"Machine: {about['machine']}. Threads per library: {args.threads}.",
+              f"Versions: {versions}; peers on Python {about['python']}, NumPy {about['numpy']}.",
+              f"Each figure: median (min-max) of {args.repetitions} run(s) per library, each a "
+              "fresh process, the libraries in rotating order; the whole run took "
+              f"{about['seconds'] / 60:.0f} min.",
+              f"Command: `{about['command']}`"]
+    lines += [f"Skipped: {TITLES[l]}: {why}." for l, why in skipped.items()]
+    if "train" in args.suites:
+        lines += ["", f"Training throughput, one epoch ({args.samples or 'all'} samples), "
+                  "Adam(1e-3):", ""] + train_table(results, libraries, args.workloads)
+    if "memory" in args.suites:
+        lines += ["", "Memory given back (784-1024-1024-10 one epoch, then "
+                  f"{args.cycles} build / fit 20 batches / clear cycles):", ""]
+        lines += memory_table(results, libraries, args.cycles)
+    failures = [r for r in results if "error" in r]
+    if failures:
+        lines += ["", f"{len(failures)} run(s) failed; their errors are in the JSON."]
+    return "\n".join(lines) + "\n"
+
+
+def names(value):
+    return [n for part in value for n in part.split(",") if n]
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--build", default="build-bench")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--build", default="build-bench", help="tabula's Release build folder")
+    parser.add_argument("--python", default=sys.executable, help="the peers' interpreter")
     parser.add_argument("--repetitions", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--workloads", default=",".join(WORKLOADS))
-    parser.add_argument("--json", default=None, help="also write the raw results here")
+    parser.add_argument("--suites", nargs="+", default=SUITES, help="train, memory")
+    parser.add_argument("--libraries", nargs="+", default=LIBRARIES, help="tabula, keras, pytorch")
+    parser.add_argument("--workloads", nargs="+", default=WORKLOADS)
+    parser.add_argument("--samples", type=int, default=0,
+                        help="train on the first N samples only (a quick check)")
+    parser.add_argument("--cycles", type=int, default=100, help="memory: build/fit/clear cycles")
+    parser.add_argument("--json", default=None, help="write every run here")
+    parser.add_argument("--markdown", default=None, help="write the tables here too")
     args = parser.parse_args()
-    tabula = [os.path.join(args.build, "train_bench")]
-    torch = [sys.executable, os.path.join(HERE, "peers", "torch_train.py")]
+    args.suites, args.workloads = names(args.suites), names(args.workloads)
+    libraries, skipped = [], {}
+    for library in names(args.libraries):
+        module = MODULES.get(library)
+        if module and not importable(args.python, module):
+            skipped[library] = (f"`import {module}` fails in {args.python} (did `make bench` "
+                                "fail to pip-install bench/requirements.txt?)")
+            print(f"run_train_bench: skipping {TITLES[library]}: {skipped[library]}",
+                  file=sys.stderr)
+        else:
+            libraries.append(library)
+    if "tabula" not in libraries:
+        sys.exit("run_train_bench: tabula must be one of --libraries")
+    commands_of = commands(args)
+    jobs = [("train", w, ["--workload", w] + (["--samples", str(args.samples)]
+                                              if args.samples else []))
+            for w in args.workloads if "train" in args.suites]
+    if "memory" in args.suites:
+        jobs.append(("memory", None, ["--cycles", str(args.cycles)]))
+
+    start = time.monotonic()
     results = []
-    for workload in args.workloads.split(","):
-        for rep in range(args.repetitions):
-            # Alternate which library goes first so that drift hits both alike.
-            order = [("tabula", tabula), ("pytorch", torch)]
-            if rep % 2:
-                order.reverse()
-            for name, command in order:
-                r = run(command + ["--workload", workload, "--threads", str(args.threads)],
-                        args.threads)
-                r["repetition"] = rep
-                results.append(r)
-                print(json.dumps(r), file=sys.stderr, flush=True)
+    for suite, workload, extra in jobs:
+        for repetition in range(args.repetitions):
+            for position, library in enumerate(rotation(libraries, repetition)):
+                tag = {"suite": suite, "workload": workload, "repetition": repetition,
+                       "position": position}
+                command = commands_of[(suite, library)] + extra + ["--threads", str(args.threads)]
+                try:
+                    records = [dict(r, **tag) for r in run(command, args.threads)]
+                except RunFailed as e:
+                    print(f"run_train_bench: {e}", file=sys.stderr)
+                    records = [dict(tag, library=library, error=str(e))]
+                for r in records:
+                    print(json.dumps(r), file=sys.stderr, flush=True)
+                results += records
+    about = describe(args, results, libraries, time.monotonic() - start)
+    markdown = report(args, results, libraries, skipped, about)
     if args.json:
         with open(args.json, "w") as f:
-            for r in results:
-                f.write(json.dumps(r) + "\n")
-
-    print(f"Machine: {cpu_name()}, {os.cpu_count()} cores; threads per library: {args.threads}; "
-          f"repetitions: {args.repetitions}")
-    versions = {r["library"]: r["version"] for r in results}
-    print(f"Versions: tabula {versions.get('tabula')}, PyTorch {versions.get('pytorch')}")
-    print()
-    print("| workload | tabula samples/s (min-max) | PyTorch samples/s (min-max) | ratio | "
-          "tabula peak RSS | PyTorch peak RSS |")
-    print("|---|---|---|---|---|---|")
-    for workload in args.workloads.split(","):
-        row = {}
-        for library in ("tabula", "pytorch"):
-            runs = [r for r in results if r["workload"] == workload and r["library"] == library]
-            speeds = [r["samples_per_s"] for r in runs]
-            row[library] = (statistics.median(speeds), min(speeds), max(speeds),
-                            max(r["peak_rss_bytes"] for r in runs))
-        t, p = row["tabula"], row["pytorch"]
-        print(f"| {workload} | {t[0]:,.0f} ({t[1]:,.0f}-{t[2]:,.0f}) | {p[0]:,.0f} "
-              f"({p[1]:,.0f}-{p[2]:,.0f}) | {t[0] / p[0]:.2f}x | {t[3] / 2**20:,.0f} MiB | "
-              f"{p[3] / 2**20:,.0f} MiB |")
+            json.dump(dict(about, skipped=skipped, runs=results, markdown=markdown), f, indent=1)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(markdown)
+    print(markdown, end="")
+    sys.exit(1 if any("error" in r for r in results) else 0)
 
 
 if __name__ == "__main__":
