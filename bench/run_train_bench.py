@@ -207,8 +207,13 @@ def describe(args, results, libraries, seconds):
     python, numpy = probe_python(args.python)
     return {"machine": machine(), "threads": args.threads, "repetitions": args.repetitions,
             "versions": versions, "python": python, "numpy": numpy, "seconds": seconds,
-            "command": shlex.join([os.path.relpath(sys.executable), os.path.relpath(sys.argv[0])]
-                                  + sys.argv[1:])}
+            "command": shlex.join([short(sys.executable), short(sys.argv[0])] + sys.argv[1:])}
+
+
+def short(path):
+    """path relative to here when it is below here."""
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
 
 
 def report(args, results, libraries, skipped, about):
@@ -221,7 +226,7 @@ def report(args, results, libraries, skipped, about):
               f"Versions: {versions}; peers on Python {about['python']}, NumPy {about['numpy']}.",
               f"Each figure: median (min-max) of {args.repetitions} run(s) per library, each a "
               "fresh process, the libraries in rotating order; the whole run took "
-              f"{about['seconds'] / 60:.0f} min.",
+              f"{about['seconds'] / 60:.1f} min.",
               f"Command: `{about['command']}`"]
     lines += [f"Skipped: {TITLES[l]}: {why}." for l, why in skipped.items()]
     if "train" in args.suites:
