@@ -1,6 +1,9 @@
 #include "tabula/experiment/results_store.hpp"
 
 #include <fcntl.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <unistd.h>
 
 #include <algorithm>
@@ -127,6 +130,11 @@ void ResultsStore::append(const TrialResult& result) {
   results_.push_back(result);
   elapsed_ = std::max(elapsed_, result.started + result.seconds);
   write_views();
+#ifdef __GLIBC__
+  // The views are built in large temporary strings; give their pages back now rather than
+  // let them count as the next trial's growth.
+  malloc_trim(0);
+#endif
 }
 
 void ResultsStore::write_views() const {

@@ -128,6 +128,7 @@ SweepSummary run_sweep(const SweepSpec& sweep, const SweepOptions& options) {
       break;
     }
     progress.begin(*trial, summary.skipped + summary.run);
+    if (runner) runner->prepare(*trial);  // data and warm-up before the trial's clock starts
     const double started =
         clock_origin + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     TrialResult r;

@@ -15,10 +15,10 @@ namespace tabula::experiment {
 std::string summary_csv(const SweepSpec& sweep, const std::vector<TrialResult>& results);
 
 /// @brief A single HTML file that needs no network: the trials table sorted by the sweep's
-/// metric (best first, failed trials last), a chart of the metric per trial, and the memory
-/// timeline of the whole sweep, stacked by category, with the OS's RSS. The charts are drawn
-/// by the page's own script from data embedded in it; when they are drawn the body carries
-/// `data-charts-drawn="2"`.
+/// metric (best first, failed trials last), a chart of the metric per trial, the memory
+/// timeline of the whole sweep stacked by category with the OS's RSS, and each trial's peak
+/// by category. The charts are drawn by the page's own script from data embedded in it; when
+/// all three are drawn the body carries `data-charts-drawn="3"`.
 std::string report_html(const SweepSpec& sweep, const std::vector<TrialResult>& results);
 
 /// Writes `text` to `path` through a temporary file and a rename: readers see the old file

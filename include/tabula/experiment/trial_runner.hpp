@@ -46,7 +46,11 @@ class TrialRunner {
 
   /// Runs one trial. Errors of the trial (OutOfMemory, bad shapes) make a failed result;
   /// only a dataset that cannot be loaded throws (every trial would fail the same way).
+  /// Samples in the result's timeline count from this call.
   TrialResult run(const PlannedTrial& trial);
+  /// Loads the trial's data and, before the first trial, warms up and takes the baseline;
+  /// `run` does it when it was not done. Throws what loading the dataset throws.
+  void prepare(const PlannedTrial& trial);
 
   /// The RSS baseline (0 until the first trial's warm-up).
   std::size_t rss_baseline() const noexcept { return baseline_; }
@@ -61,7 +65,6 @@ class TrialRunner {
   TrialRunnerOptions options_;
   Session data_session_;
   std::map<std::string, Data> data_;  // by directory and subset sizes
-  std::map<std::string, Data> full_;  // by directory
   std::size_t baseline_ = 0;
 };
 

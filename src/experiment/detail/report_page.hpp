@@ -44,6 +44,10 @@ inline constexpr const char* kReportHead = R"html(<!DOCTYPE html>
 and the process's resident set size (RSS) as the OS counts it. Vertical lines mark trial starts.</p>
 <div class="legend" id="legend"></div>
 <svg id="memory-chart" width="960" height="340" role="img"></svg>
+<h2>Peak library memory per trial</h2>
+<p class="sub">What each trial's own session held at its peak, by category; after clearing it is
+zero for every trial that gave its memory back.</p>
+<svg id="peak-chart" width="960" height="260" role="img"></svg>
 <h2>Trials, best first</h2>
 <table id="trials"></table>
 <script type="application/json" id="data">)html";
@@ -64,7 +68,10 @@ function bytes(b) {
   return (neg ? "-" : "") + (u === 0 ? v.toFixed(0) : v.toFixed(1)) + " " + units[u];
 }
 function num(x) { return x === null || x === undefined ? "" : (Math.abs(x) >= 100 ? x.toFixed(1) : x.toPrecision(4)); }
-function seconds(s) { return s < 60 ? s.toFixed(1) + " s" : Math.floor(s / 60) + ":" + String(Math.round(s % 60)).padStart(2, "0"); }
+function seconds(s) {
+  if (s < 10) return (Math.round(s * 100) / 100) + " s";
+  return s < 60 ? s.toFixed(1) + " s" : Math.floor(s / 60) + ":" + String(Math.round(s % 60)).padStart(2, "0");
+}
 function node(tag, attrs, parent, text) {
   const e = document.createElementNS(SVG, tag);
   for (const k in attrs) e.setAttribute(k, attrs[k]);
@@ -78,13 +85,18 @@ function ticks(lo, hi, n) {
   const out = []; for (let v = Math.ceil(lo / step) * step; v <= hi + 1e-12; v += step) out.push(v);
   return out;
 }
+// Ticks of a byte axis at round numbers of its unit (KiB, MiB, GiB), not of bytes.
+function byteTicks(lo, hi, n) {
+  const unit = Math.pow(1024, Math.max(0, Math.floor(Math.log(Math.max(hi, 1)) / Math.log(1024))));
+  return ticks(lo / unit, hi / unit, n).map(v => v * unit);
+}
 // Axes of a plot in `svg`; returns the scales.
 function frame(svg, x0, x1, y0, y1, fy, fx, label) {
   const W = +svg.getAttribute("width"), H = +svg.getAttribute("height");
   const L = 78, R = 16, T = 14, B = 34;
   const sx = v => L + (x1 === x0 ? 0.5 : (v - x0) / (x1 - x0)) * (W - L - R);
   const sy = v => H - B - (y1 === y0 ? 0.5 : (v - y0) / (y1 - y0)) * (H - T - B);
-  for (const v of ticks(y0, y1, 5)) {
+  for (const v of (fy === bytes ? byteTicks : ticks)(y0, y1, 5)) {
     node("line", {x1: L, x2: W - R, y1: sy(v), y2: sy(v), stroke: "#eef1f4"}, svg);
     node("text", {x: L - 6, y: sy(v) + 4, "text-anchor": "end"}, svg, fy(v));
   }
@@ -155,6 +167,31 @@ function drawMemory() {
   return true;
 }
 
+function drawPeaks() {
+  const svg = document.getElementById("peak-chart");
+  const cats = D.categories;
+  const trials = D.trials.slice().sort((a, b) => a.trial - b.trial);
+  const n = Math.max(1, ...trials.map(t => t.trial + 1));
+  const top = Math.max(1, ...trials.map(t => cats.reduce((a, c) => a + t.memory.peak_by_category[c], 0)));
+  const f = frame(svg, -0.5, n - 0.5, 0, top * 1.05, bytes, v => Number.isInteger(v) && v >= 0 ? String(v) : "", "trial");
+  const w = Math.max(2, (f.sx(1) - f.sx(0)) * 0.7);
+  let drawn = 0;
+  for (const t of trials) {
+    let base = 0;
+    cats.forEach((c, k) => {
+      const v = t.memory.peak_by_category[c];
+      if (v <= 0) return;
+      const r = node("rect", {x: f.sx(t.trial) - w / 2, y: f.sy(base + v), width: w,
+        height: Math.max(0.5, f.sy(base) - f.sy(base + v)), fill: COLORS[k], class: "peak"}, svg);
+      node("title", {}, r, "trial " + t.trial + ": " + c + " " + bytes(v));
+      base += v;
+    });
+    if (base > 0) ++drawn;
+  }
+  svg.dataset.points = drawn;
+  return true;
+}
+
 function drawTable() {
   const m = D.sweep.metric, sign = D.sweep.goal === "maximize" ? -1 : 1;
   const rows = D.trials.slice().sort((a, b) => {
@@ -201,7 +238,7 @@ function drawHeader() {
 
 drawHeader();
 drawTable();
-const drawn = (drawMetric() ? 1 : 0) + (drawMemory() ? 1 : 0);
+const drawn = (drawMetric() ? 1 : 0) + (drawMemory() ? 1 : 0) + (drawPeaks() ? 1 : 0);
 document.body.dataset.chartsDrawn = String(drawn);
 </script>
 </body>

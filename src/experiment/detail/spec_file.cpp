@@ -26,6 +26,10 @@ YAML::Node parse_yaml(const std::string& text, const std::string& source) {
     std::ostringstream s;
     s << source << ":" << e.mark.line + 1 << ":" << e.mark.column + 1
       << ": not valid YAML: " << e.msg;
+    // The usual cause: "{units: ${hidden}}", where the braces end the flow map early.
+    if (text.find("${") != std::string::npos)
+      s << " (inside a flow map {...} or list [...], write a parameter as $name or quote it: "
+           "\"${name}\")";
     throw FormatError(s.str());
   }
   if (node.IsNull()) return YAML::Node(YAML::NodeType::Map);

@@ -285,16 +285,26 @@ void check_by_building(const TrialSpec& spec, const SpecNode& root) {
     model.at("optimizer").fail_message(without_location(e.what()));
   }
   try {
-    Sequential m(std::move(layers));
-    m.build({28, 28});  // Fashion-MNIST's per-sample shape
+    // Layer by layer first, so that a shape that does not fit names its layer's line.
+    Shape shape{28, 28};  // Fashion-MNIST's per-sample shape
+    for (std::size_t i = 0; i < layers.size(); ++i) {
+      try {
+        shape = layers[i]->build(shape);
+      } catch (const InvalidArgument& e) {
+        items[i].fail_message("does not fit its input (Fashion-MNIST's images are (28, 28)): " +
+                              without_location(e.what()));
+      }
+    }
+    layers.clear();
+    std::vector<Layer> fresh;
+    for (const LayerSpec& l : spec.layers) fresh.push_back(l.make());
+    Sequential m(std::move(fresh));
+    m.build({28, 28});
     try {
       m.compile(optimizer, spec.loss, spec.metrics);
     } catch (const InvalidArgument& e) {
       model.at("loss").fail_message(without_location(e.what()));
     }
-  } catch (const InvalidArgument& e) {
-    model.at("layers").fail_message("the layers do not fit Fashion-MNIST's (28, 28) images: " +
-                                    without_location(e.what()));
   } catch (const OutOfMemory&) {
     // Too large for the trial's limit: recorded as that trial's failure when it runs.
   }
