@@ -40,7 +40,7 @@ help:
 	@echo "make deps           install missing Debian packages (scripts/install-deps)"
 	@echo "make build          RelWithDebInfo build in $(BUILD_DIR)/"
 	@echo "make test           deps, build, tests, ASan+UBSan tests ($(ASAN_BUILD_DIR)/), install-check"
-	@echo "make demo           deps, build, run $(BUILD_DIR)/memory_demo"
+	@echo "make demo           deps, build, run the tabula demo sweep (report in $(BUILD_DIR)/demo/)"
 	@echo "make asan           ASan+UBSan Debug build and tests in $(ASAN_BUILD_DIR)/"
 	@echo "make tsan           TSan build and tests in $(TSAN_BUILD_DIR)/"
 	@echo "make bench          Release build in $(BENCH_BUILD_DIR)/, run every *_bench"
@@ -74,8 +74,9 @@ install-check: build
 	$(CMAKE) --build $(CONSUMER_DIR) -j$(JOBS)
 	$(CONSUMER_DIR)/tabula_consumer
 
+# The sweep program's demo: six Fashion-MNIST trials with memory before/after each, a report.
 demo: build
-	$(BUILD_DIR)/memory_demo
+	$(BUILD_DIR)/tabula demo --out $(BUILD_DIR)/demo
 
 tsan: deps
 	$(CMAKE) -S . -B $(TSAN_BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTABULA_SANITIZE=thread \

@@ -1,5 +1,7 @@
 #include "tabula/session/memory_timeline.hpp"
 
+#include <algorithm>
+
 #include "session/detail/session_core.hpp"
 #include "tabula/core/errors.hpp"
 #include "tabula/memory/process_memory.hpp"
@@ -8,6 +10,9 @@
 namespace tabula {
 
 namespace {
+
+// Thinning doubles the clock's interval up to this: a timeline never goes blind for longer.
+constexpr std::chrono::milliseconds kLongestInterval{60000};
 
 MemoryTimelineOptions checked(MemoryTimelineOptions options) {
   TABULA_EXPECT(options.capacity >= 2, InvalidArgument, "MemoryTimeline capacity", ">= 2",
@@ -92,7 +97,7 @@ void MemoryTimeline::append(const MemorySample& s) {
     for (std::size_t i = 0; i < samples_.size(); i += 2) kept.push_back(samples_[i]);
     if (samples_.size() % 2 == 0) kept.push_back(samples_.back());
     samples_ = std::move(kept);
-    interval_ *= 2;
+    interval_ = std::min(interval_ * 2, kLongestInterval);
     ++thinned_;
   }
   samples_.push_back(s);

@@ -31,7 +31,7 @@ struct MemorySample {
 
 /// @brief Keyword arguments of `MemoryTimeline`.
 struct MemoryTimelineOptions {
-  /// How often the clock samples; doubled each time the timeline is thinned.
+  /// How often the clock samples; doubled each time the timeline is thinned (up to 60 s).
   std::chrono::milliseconds interval{20};
   /// Most samples kept, >= 2. When full, every other sample is dropped (the first and the
   /// newest stay), so the whole span stays covered at half the resolution.
