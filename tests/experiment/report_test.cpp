@@ -3,13 +3,11 @@
 #include "tabula/experiment/report.hpp"
 
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <array>
-#include <cstdio>
 #include <filesystem>
 
 #include "experiment/experiment_fixtures.hpp"
+#include "support/command.hpp"
 #include "support/expect_error.hpp"
 #include "support/temp_dir.hpp"
 #include "tabula/experiment/sweep_runner.hpp"
@@ -26,21 +24,10 @@ std::string find_chromium() {
   return "";
 }
 
-std::string output_of(const std::string& command) {
-  std::string out;
-  std::FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) return out;
-  std::array<char, 4096> buffer{};
-  std::size_t n = 0;
-  while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) out.append(buffer.data(), n);
-  ::pclose(pipe);
-  return out;
-}
+std::string output_of(const std::string& command) { return testing::run_command(command).output; }
 
 std::size_t count(const std::string& text, const std::string& part) {
-  std::size_t n = 0;
-  for (std::size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) ++n;
-  return n;
+  return testing::count_occurrences(text, part);
 }
 
 TrialResult result(int index, bool ok, double accuracy) {

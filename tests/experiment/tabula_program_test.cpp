@@ -1,13 +1,11 @@
 // The `tabula` program end to end: it is run as a user runs it, and its files are read back.
 
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <array>
-#include <cstdio>
 #include <filesystem>
 
 #include "experiment/experiment_fixtures.hpp"
+#include "support/command.hpp"
 #include "support/expect_error.hpp"
 #include "support/temp_dir.hpp"
 
@@ -16,29 +14,15 @@ namespace {
 
 using testing::expect_contains;
 
-struct ProgramRun {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr together
-};
+using ProgramRun = testing::CommandResult;
 
 // Runs the program with `args` (a shell-quoted string) and collects what it prints.
 ProgramRun tabula_cli(const std::string& args) {
-  const std::string command = std::string("'") + TABULA_CLI_PATH + "' " + args + " 2>&1";
-  ProgramRun run;
-  std::FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) return run;
-  std::array<char, 4096> buffer{};
-  std::size_t n = 0;
-  while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) run.output.append(buffer.data(), n);
-  const int status = ::pclose(pipe);
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return run;
+  return testing::run_command(std::string("'") + TABULA_CLI_PATH + "' " + args + " 2>&1");
 }
 
 std::size_t count(const std::string& text, const std::string& part) {
-  std::size_t n = 0;
-  for (std::size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) ++n;
-  return n;
+  return testing::count_occurrences(text, part);
 }
 
 class TabulaProgram : public ::testing::TestWithParam<std::string> {};
