@@ -3,12 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <map>
 #include <random>
 #include <thread>
 #include <vector>
 
+#include "support/process_memory.hpp"
 #include "tabula/core/errors.hpp"
 #include "tabula/memory/host_resource.hpp"
 #include "tabula/memory/limit_adaptor.hpp"
@@ -106,6 +108,238 @@ TEST(PoolResource, RandomAllocationSequencesKeepBlocksDisjointDataIntactAndFigur
     EXPECT_EQ(upstream.stats().current, 0u);
     EXPECT_EQ(upstream.stats().allocations, 0u);
   }
+}
+
+// An upstream that records each segment the pool holds, for an account of reserved bytes,
+// segments and upstream calls that does not rely on the pool's own figures.
+class RecordingResource final : public MemoryResource {
+ public:
+  explicit RecordingResource(MemoryResource& upstream)
+      : MemoryResource(upstream.device()), upstream_(upstream) {}
+
+  std::map<std::uintptr_t, std::size_t> segments;  // base -> bytes
+  std::size_t allocations = 0;
+  std::size_t deallocations = 0;
+
+  std::size_t reserved() const {
+    std::size_t bytes = 0;
+    for (const auto& [base, size] : segments) bytes += size;
+    return bytes;
+  }
+
+ private:
+  void* do_allocate(std::size_t bytes, std::size_t alignment) override {
+    void* p = upstream_.allocate(bytes, alignment);
+    segments[reinterpret_cast<std::uintptr_t>(p)] = bytes;
+    ++allocations;
+    return p;
+  }
+  void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) noexcept override {
+    segments.erase(reinterpret_cast<std::uintptr_t>(p));
+    ++deallocations;
+    upstream_.deallocate(p, bytes, alignment);
+  }
+
+  MemoryResource& upstream_;
+};
+
+// What the figures of a pool must be, recomputed from the blocks handed out and the segments
+// upstream gave. A block handed out for n bytes occupies exactly block_size(n) bytes from its
+// pointer (padding in front of an aligned block is a free block of its own), and the pool
+// coalesces every free neighbour, so the free blocks are exactly the maximal gaps between the
+// blocks handed out within each segment.
+struct Recount {
+  std::size_t current = 0;
+  std::size_t free_bytes = 0;
+  std::size_t free_blocks = 0;
+  std::size_t largest_free_block = 0;
+  std::size_t wholly_free_bytes = 0;  // in segments holding no block: what release() returns
+  std::size_t blocks_in_segments = 0;
+  bool block_past_segment_end = false;
+};
+
+struct Handed {
+  std::size_t bytes;
+  std::size_t alignment;
+  unsigned char pattern;
+};
+
+Recount recount(const std::map<std::uintptr_t, Handed>& live,
+                const std::map<std::uintptr_t, std::size_t>& segments) {
+  Recount r;
+  for (const auto& [start, h] : live) r.current += PoolResource::block_size(h.bytes);
+  for (const auto& [base, size] : segments) {
+    const std::uintptr_t end = base + size;
+    std::uintptr_t cursor = base;
+    auto gap = [&](std::uintptr_t to) {
+      if (to == cursor) return;
+      r.free_bytes += to - cursor;
+      ++r.free_blocks;
+      r.largest_free_block = std::max<std::size_t>(r.largest_free_block, to - cursor);
+    };
+    bool any = false;
+    for (auto it = live.lower_bound(base); it != live.end() && it->first < end; ++it) {
+      gap(it->first);
+      cursor = it->first + PoolResource::block_size(it->second.bytes);
+      any = true;
+      ++r.blocks_in_segments;
+    }
+    if (cursor > end) r.block_past_segment_end = true;
+    else gap(end);
+    if (!any) r.wholly_free_bytes += size;
+  }
+  return r;
+}
+
+// Which bytes of a block the test writes and reads back: all of a block up to 64 KiB, and of
+// larger ones one byte per 4 KiB plus the last (thousands of sequences cannot afford to
+// fill megabytes each step; overlaps are caught by the address checks anyway).
+template <typename F>
+void for_each_checked_byte(std::size_t bytes, F&& f) {
+  if (bytes <= 64 * kKiB) {
+    for (std::size_t i = 0; i < bytes; ++i) f(i);
+    return;
+  }
+  for (std::size_t i = 0; i < bytes; i += 4 * kKiB) f(i);
+  f(bytes - 1);
+}
+
+// Thousands of random sequences, each with a pool of random geometry (segment sizes, the
+// small-request limit, the large-segment granule), random sizes from 1 byte to 2 MiB, random
+// alignments from 1 byte to 1 MiB, random interleavings of allocate, free, release and
+// reset_peak. After every step each figure of stats() is compared with the recount above
+// and the recorded upstream, and peak with the running maximum of the recounted current.
+TEST(PoolResource, ThousandsOfRandomSequencesMatchAnIndependentRecountAfterEveryStep) {
+  HostResource host;
+  // Sanitizers slow this 10-20x; a tenth of the sequences still covers every path.
+  const int sequences = testing::under_sanitizer() ? 200 : 2000;
+  const std::size_t segment_sizes[] = {64 * kKiB, 256 * kKiB, 2 * kMiB};
+  const std::size_t granularities[] = {64 * kKiB, 1 * kMiB, 2 * kMiB};
+  const std::size_t alignments[] = {1,    2,    4,     8,     16,    32,         64,
+                                    128,  256,  1024,  4096,  16384, 65536,      128 * kKiB,
+                                    kMiB};
+  std::mt19937_64 rng(20240607);
+  std::size_t steps_checked = 0, releases = 0, large_alignments = 0;
+  for (int sequence = 0; sequence < sequences; ++sequence) {
+    SCOPED_TRACE("sequence " + std::to_string(sequence));
+    RecordingResource upstream(host);
+    PoolOptions options;
+    options.small_segment_size = segment_sizes[rng() % std::size(segment_sizes)];
+    options.small_request_limit = options.small_segment_size >> (rng() % 3);
+    options.large_segment_granularity = granularities[rng() % std::size(granularities)];
+    PoolResource pool(upstream, options);
+    const double max_exponent = std::uniform_real_distribution<double>(6.0, 21.0)(rng);
+    const int steps = 50 + static_cast<int>(rng() % 250);
+
+    std::map<std::uintptr_t, Handed> live;
+    std::vector<std::uintptr_t> order;  // the same blocks, for picking one at random
+    std::size_t peak = 0, total_allocations = 0;
+    for (int step = 0; step < steps; ++step) {
+      const unsigned action = live.empty() ? 0 : static_cast<unsigned>(rng() % 100);
+      if (action < 55) {
+        const double exponent = std::uniform_real_distribution<double>(0.0, max_exponent)(rng);
+        const auto bytes = static_cast<std::size_t>(std::exp2(exponent));
+        // Alignments above 64 KiB are rare, as in real use, but reach past the segment size.
+        std::size_t alignment = alignments[rng() % (std::size(alignments) - 2)];
+        if (rng() % 50 == 0) {
+          alignment = alignments[std::size(alignments) - 1 - rng() % 2];
+          ++large_alignments;
+        }
+        void* p = pool.allocate(bytes, alignment);
+        ASSERT_NE(p, nullptr);
+        const auto start = reinterpret_cast<std::uintptr_t>(p);
+        ASSERT_EQ(start % std::max<std::size_t>(alignment, PoolResource::kGranule), 0u)
+            << "alignment " << alignment;
+        const std::uintptr_t end = start + PoolResource::block_size(bytes);
+        auto next = live.lower_bound(start);
+        if (next != live.end()) {
+          ASSERT_LE(end, next->first) << "overlaps the next block";
+        }
+        if (next != live.begin()) {
+          const auto& [prev_start, prev] = *std::prev(next);
+          ASSERT_LE(prev_start + PoolResource::block_size(prev.bytes), start)
+              << "overlaps the previous block";
+        }
+        const auto pattern = static_cast<unsigned char>(rng());
+        auto* data = static_cast<unsigned char*>(p);
+        for_each_checked_byte(bytes, [&](std::size_t i) {
+          data[i] = static_cast<unsigned char>(pattern + i);
+        });
+        live[start] = {bytes, alignment, pattern};
+        order.push_back(start);
+        ++total_allocations;
+      } else if (action < 95) {
+        const std::size_t i = rng() % order.size();
+        const std::uintptr_t start = order[i];
+        const Handed h = live.at(start);
+        const auto* data = reinterpret_cast<const unsigned char*>(start);
+        std::size_t overwritten = 0;
+        for_each_checked_byte(h.bytes, [&](std::size_t b) {
+          overwritten += data[b] != static_cast<unsigned char>(h.pattern + b);
+        });
+        ASSERT_EQ(overwritten, 0u) << "bytes of a block of " << h.bytes << " were overwritten";
+        pool.deallocate(reinterpret_cast<void*>(start), h.bytes, h.alignment);
+        live.erase(start);
+        order[i] = order.back();
+        order.pop_back();
+      } else if (action < 98) {
+        const std::size_t expected = recount(live, upstream.segments).wholly_free_bytes;
+        ASSERT_EQ(pool.release(), expected) << "release gives back exactly the wholly free segments";
+        ++releases;
+      } else {
+        pool.reset_peak();
+        peak = 0;  // the maximum restarts from the current figure, below
+      }
+
+      const Recount r = recount(live, upstream.segments);
+      peak = std::max(peak, r.current);
+      const PoolStats s = pool.stats();
+      ASSERT_EQ(r.blocks_in_segments, live.size()) << "a block starts outside every segment";
+      ASSERT_FALSE(r.block_past_segment_end) << "a block runs past the end of its segment";
+      ASSERT_EQ(s.current, r.current) << "step " << step;
+      ASSERT_EQ(s.allocations, live.size()) << "step " << step;
+      ASSERT_EQ(s.total_allocations, total_allocations);
+      ASSERT_EQ(s.peak, peak) << "step " << step;
+      ASSERT_EQ(s.reserved, upstream.reserved()) << "step " << step;
+      ASSERT_EQ(s.segments, upstream.segments.size());
+      ASSERT_EQ(s.upstream_allocations, upstream.allocations);
+      ASSERT_EQ(s.upstream_deallocations, upstream.deallocations);
+      ASSERT_EQ(s.reserved - s.current, r.free_bytes);
+      ASSERT_EQ(s.free_blocks, r.free_blocks) << "step " << step << ": free neighbours not coalesced?";
+      ASSERT_EQ(s.largest_free_block, r.largest_free_block) << "step " << step;
+      ASSERT_EQ(s.unknown_frees, 0u);
+      const double fragmentation =
+          r.free_bytes == 0 ? 0.0
+                            : 1.0 - static_cast<double>(r.largest_free_block) /
+                                        static_cast<double>(r.free_bytes);
+      ASSERT_DOUBLE_EQ(s.fragmentation, fragmentation) << "step " << step;
+      ASSERT_NO_THROW(pool.validate()) << "step " << step;
+      ++steps_checked;
+    }
+
+    for (const std::uintptr_t start : order) {
+      const Handed& h = live.at(start);
+      pool.deallocate(reinterpret_cast<void*>(start), h.bytes, h.alignment);
+    }
+    live.clear();
+    ASSERT_NO_THROW(pool.validate());
+    const PoolStats drained = pool.stats();
+    EXPECT_EQ(drained.current, 0u);
+    EXPECT_EQ(drained.allocations, 0u);
+    EXPECT_EQ(drained.free_blocks, drained.segments) << "every segment coalesced to one block";
+    std::size_t largest_segment = 0;
+    for (const auto& [base, size] : upstream.segments)
+      largest_segment = std::max(largest_segment, size);
+    EXPECT_EQ(drained.largest_free_block, largest_segment);
+    EXPECT_EQ(pool.release(), drained.reserved);
+    EXPECT_EQ(pool.stats().reserved, 0u);
+    EXPECT_TRUE(upstream.segments.empty());
+    EXPECT_EQ(upstream.allocations, upstream.deallocations);
+    if (::testing::Test::HasFatalFailure()) return;
+  }
+  EXPECT_GT(steps_checked, static_cast<std::size_t>(sequences) * 50);
+  EXPECT_GT(releases, 0u);
+  EXPECT_GT(large_alignments, 0u);
 }
 
 TEST(PoolResource, PicksTheSmallestFreeBlockThatFits) {
