@@ -37,7 +37,8 @@ void CpuKernels::rmsprop_update(float* __restrict w, const float* __restrict g,
                                 index_t n, float lr, float rho, float momentum, float epsilon) {
   for (index_t i = 0; i < n; ++i) {
     mean_square[i] = rho * mean_square[i] + (1.0f - rho) * g[i] * g[i];
-    const float delta = lr * g[i] / (std::sqrt(mean_square[i]) + epsilon);
+    // Keras's rule: epsilon inside the square root (PyTorch adds it outside).
+    const float delta = lr * g[i] / std::sqrt(mean_square[i] + epsilon);
     if (momentum_buf != nullptr) {
       momentum_buf[i] = momentum * momentum_buf[i] + delta;
       w[i] -= momentum_buf[i];
