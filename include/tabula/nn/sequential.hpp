@@ -63,7 +63,9 @@ class Sequential {
   explicit Sequential(std::vector<Layer> layers = {}, std::string name = {});
   Sequential(std::initializer_list<Layer> layers, std::string name = {});
 
-  /// Appends a layer. @throws InvalidArgument once the model is built.
+  /// Appends a layer. On a built model the layer is built at once on the last output shape,
+  /// and the model must be compiled again before training (as in Keras).
+  /// @throws InvalidArgument for an empty handle, or an `Input` after other layers.
   void add(Layer layer);
   /// Builds for per-sample `input_shape` (no batch axis). Called by fit/predict when needed.
   void build(const Shape& input_shape);
