@@ -126,7 +126,9 @@ def train_table(results, libraries, workloads):
     peers = [l for l in libraries if l != "tabula"]
     head = (["workload"] + [f"{TITLES[l]} samples/s" for l in libraries]
             + [f"tabula / {TITLES[p]}" for p in peers] + ["target"]
-            + [f"peak RSS {TITLES[l]}" for l in libraries])
+            + [f"peak RSS {TITLES[l]}" for l in libraries]
+            + ["tabula GFLOP/s (of sgemm peak)"])
+    peak = max((r["sgemm_gflops"] for r in results if r["suite"] == "sgemm"), default=None)
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for workload in workloads:
         speeds, peaks = {}, {}
@@ -148,7 +150,21 @@ def train_table(results, libraries, workloads):
                 ratios.append("-")
         cells += ratios + [f">= {target:g}x: " + ", ".join(verdicts) if verdicts else "-"]
         cells += [f"{max(peaks[l]) / MIB:,.0f} MiB" if peaks[l] else "-" for l in libraries]
+        flops = [r.get("train_flops_per_sample") for r in results if r["suite"] == "train"
+                 and r["workload"] == workload and r["library"] == "tabula" and "error" not in r]
+        if speeds["tabula"] and flops and flops[0]:
+            # Training flops: 6 per forward multiply-add (forward 2, backward about 4).
+            gflops = statistics.median(speeds["tabula"]) * flops[0] / 1e9
+            cells.append(f"{gflops:.1f} ({gflops / peak:.0%})" if peak else f"{gflops:.1f}")
+        else:
+            cells.append("-")
         lines.append("| " + " | ".join(cells) + " |")
+    if peak:
+        lines.append("")
+        lines.append(f"sgemm peak: {peak:.1f} GFLOP/s (OpenBLAS, 2048x2048, best of 5, "
+                     f"`train_bench --sgemm-peak`), the machine's practical limit for these "
+                     "workloads; a workload's training GFLOP/s counts 6 flops per forward "
+                     "multiply-add per sample.")
     return lines
 
 
@@ -283,6 +299,9 @@ def main():
 
     start = time.monotonic()
     results = []
+    if "train" in args.suites:
+        probe = commands_of[("train", "tabula")] + ["--sgemm-peak", "--threads", str(args.threads)]
+        results += [dict(r, suite="sgemm") for r in run(probe, args.threads)]
     for suite, workload, extra in jobs:
         for repetition in range(args.repetitions):
             for position, library in enumerate(rotation(libraries, repetition)):

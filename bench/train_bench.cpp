@@ -1,13 +1,15 @@
 // tabula side of the training benchmark: the workloads of bench/peers/torch_train.py.
 //
 // Prints one JSON line: {"library", "workload", "samples_per_s", "seconds", "samples",
-// "peak_rss_bytes", "final_loss", "threads", "version"}.
+// "peak_rss_bytes", "final_loss", "threads", "version", "train_flops_per_sample"}.
 //
 //   build-bench/train_bench --workload mlp_small --threads 2 [--samples N]
+//   build-bench/train_bench --sgemm-peak --threads 2   (the machine's limit: one JSON line)
 // (--samples N: train on the first N samples only, for a quick check of the harness.)
 // (--threads: tabula::set_num_threads, i.e. OpenBLAS's threads; tabula's own loops are
 // single-threaded.)
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -15,6 +17,8 @@
 #include <fstream>
 #include <string>
 #include <vector>
+
+#include <cblas.h>
 
 #include "tabula/data/fashion_mnist.hpp"
 #include "tabula/tabula.hpp"
@@ -83,6 +87,39 @@ Workload make(const std::string& name) {
   throw tb::InvalidArgument("unknown workload '" + name + "' (mlp_small, mlp_large, cnn, lstm)");
 }
 
+// Multiply-adds of one sample's forward pass, from the layers' kernels and output shapes:
+// Dense in*units, Conv2D out_h*out_w*(kh*kw*cin*filters), LSTM steps*(in+units)*4*units.
+double forward_macs(const tb::Sequential& model) {
+  double macs = 0;
+  for (const tb::Layer& layer : model.layers()) {
+    tb::LayerImpl& l = layer.impl();
+    const std::string type = l.type_name();
+    double kernels = 0;
+    for (tb::Parameter* p : l.parameters())
+      if (p->name == "kernel" || p->name == "recurrent_kernel") kernels += static_cast<double>(p->value.numel());
+    if (type == "Dense") macs += kernels;
+    else if (type == "Conv2D") macs += kernels * static_cast<double>(l.output_shape()[0] * l.output_shape()[1]);
+    else if (type == "LSTM") macs += kernels * static_cast<double>(l.input_shape()[0]);
+  }
+  return macs;
+}
+
+// The best single-precision GEMM rate OpenBLAS reaches here on `threads` threads: the
+// machine's practical limit for these workloads (square 2048 matrices, best of 5).
+double sgemm_peak_gflops() {
+  const int n = 2048;
+  std::vector<float> a(static_cast<std::size_t>(n) * n, 0.5f), b(a.size(), 0.25f), c(a.size());
+  double best = 0;
+  for (int rep = 0; rep < 6; ++rep) {
+    const auto start = std::chrono::steady_clock::now();
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(), n,
+                0.0f, c.data(), n);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (rep > 0) best = std::max(best, 2.0 * n * n * static_cast<double>(n) / s / 1e9);  // first: warm-up
+  }
+  return best;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -90,8 +127,20 @@ int main(int argc, char** argv) {
   int threads = 2, epochs = 1;
   std::int64_t samples_limit = 0;
   bool evaluate = false;
-  for (int i = 1; i < argc; ++i)
+  bool sgemm_peak = false;
+  for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--evaluate")) evaluate = true;
+    if (!std::strcmp(argv[i], "--sgemm-peak")) sgemm_peak = true;
+  }
+  for (int i = 1; i + 1 < argc; ++i)
+    if (!std::strcmp(argv[i], "--threads")) threads = std::stoi(argv[i + 1]);
+  if (sgemm_peak) {
+    tb::set_num_threads(threads);
+    std::printf("{\"library\": \"tabula\", \"sgemm_gflops\": %.2f, \"threads\": %d, "
+                "\"version\": \"%s\"}\n",
+                sgemm_peak_gflops(), threads, TABULA_VERSION_STRING);
+    return 0;
+  }
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--workload")) workload = argv[i + 1];
     else if (!std::strcmp(argv[i], "--threads")) threads = std::stoi(argv[i + 1]);
@@ -125,9 +174,12 @@ int main(int argc, char** argv) {
       test_accuracy = w.model.evaluate(w.test_x, w.test_y).at("accuracy");
     std::printf("{\"library\": \"tabula\", \"workload\": \"%s\", \"samples\": %.0f, "
                 "\"seconds\": %.4f, \"samples_per_s\": %.1f, \"peak_rss_bytes\": %zu, "
-                "\"final_loss\": %.6f, \"threads\": %d, \"version\": \"%s\"%s}\n",
+                "\"final_loss\": %.6f, \"threads\": %d, \"version\": \"%s\", "
+                "\"train_flops_per_sample\": %.0f%s}\n",
                 workload.c_str(), samples, seconds, samples / seconds, peak_rss_bytes(),
                 h.history["loss"].back(), threads, TABULA_VERSION_STRING,
+                // forward 2 flops per multiply-add, backward about twice the forward
+                6.0 * forward_macs(w.model),
                 test_accuracy < 0 ? ""
                                   : (", \"test_accuracy\": " + std::to_string(test_accuracy)).c_str());
   } catch (const tb::Error& e) {
