@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <random>
 #include <thread>
 #include <vector>
@@ -137,6 +138,72 @@ TEST(SessionMemory, OutOfMemoryNamesLimitCategoriesAndHoldersAndSessionStaysUsab
   Tensor now_fits = zeros({8 * 1024 * 1024});
   EXPECT_EQ(now_fits.numel(), 8 * 1024 * 1024);
   EXPECT_LE(session.memory_info().reserved, 64 * kMiB);
+}
+
+TEST(SessionMemory, AnAllocationTheOsRefusesIsOutOfMemoryAndTheSessionStaysUsable) {
+  Session session({.device = Device::cpu(), .memory_limit = 0, .name = "unlimited"});
+  SessionScope use(session);
+  Tensor kept = ones({1024}, {.category = Category::weights, .name = "kept"});
+  try {
+    // 1 PiB: more than this machine's memory and swap, so mmap refuses it (no limit involved).
+    Tensor huge = empty({std::int64_t{1} << 48}, {.name = "huge"});
+    FAIL() << "expected OutOfMemory";
+  } catch (const OutOfMemory& e) {
+    EXPECT_EQ(e.limit(), 0u);
+    EXPECT_EQ(e.requested(), std::size_t{4} << 48);
+    const std::string message = e.what();
+    for (const char* part : {"session 'unlimited'", "cpu", "huge", "weights 4.00 KiB", "limit none", "the OS refused",
+                             "kept (weights, 4.00 KiB)"})
+      EXPECT_NE(message.find(part), std::string::npos) << "missing '" << part << "' in " << message;
+  }
+  EXPECT_EQ(session.memory_info().current, accounted(kept));
+  EXPECT_EQ(kept.to_vector<float>()[7], 1.0f);
+  Tensor more = zeros({4096});
+  EXPECT_EQ(session.memory_info().current, accounted(kept) + accounted(more));
+}
+
+TEST(SessionMemory, OneSessionSharedByFourThreadsKeepsExactFiguresAndRegistry) {
+  Session session({.name = "shared"});
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 200;
+  std::atomic<bool> done{false};
+  // A reader walks the registry and the figures while the writers allocate and free.
+  std::thread reader([&] {
+    while (!done.load()) {
+      const MemoryInfo m = session.memory_info();
+      EXPECT_LE(m.current, m.reserved);
+      for (const LiveObject& o : session.live_objects()) {
+        EXPECT_GT(o.bytes, 0u);
+        EXPECT_EQ(o.kind, "tensor");
+      }
+    }
+  });
+  auto writer = [&](unsigned seed) {
+    SessionScope use(session);
+    std::mt19937 rng(seed);
+    std::vector<Tensor> mine;
+    for (int i = 0; i < kPerThread; ++i) {
+      mine.push_back(zeros({static_cast<std::int64_t>(1 + rng() % 5000)}));
+      if (rng() % 3 == 0) mine.erase(mine.begin() + static_cast<long>(rng() % mine.size()));
+    }
+    return mine;
+  };
+  std::vector<std::vector<Tensor>> kept(kThreads);
+  std::vector<std::thread> writers;
+  for (int t = 0; t < kThreads; ++t)
+    writers.emplace_back([&, t] { kept[static_cast<std::size_t>(t)] = writer(static_cast<unsigned>(t + 1)); });
+  for (auto& w : writers) w.join();
+  done.store(true);
+  reader.join();
+  std::size_t expected = 0, count = 0;
+  for (const auto& v : kept)
+    for (const Tensor& t : v) expected += accounted(t), ++count;
+  const MemoryInfo m = session.memory_info();
+  EXPECT_EQ(m.current, expected);
+  EXPECT_EQ(m.allocations, count);
+  EXPECT_EQ(session.live_objects().size(), count);
+  session.clear();
+  expect_all_zero(session.memory_info());
 }
 
 TEST(SessionMemory, TwoThreadsWithTheirOwnSessionsKeepExactFigures) {
