@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <sstream>
 
+#include "support/blobs.hpp"
 #include "support/expect_error.hpp"
 #include "tabula/tabula.hpp"
 
@@ -24,17 +25,8 @@ class SequentialFitTest : public ::testing::Test {
   SessionScope use_{session_};
 };
 
-// One Gaussian blob per class in 4-D (as in sequential_test.cpp).
 std::pair<Tensor, Tensor> blobs(std::int64_t n, std::uint64_t seed) {
-  RandomGenerator rng(seed);
-  std::vector<float> x(static_cast<std::size_t>(n * 4));
-  std::vector<std::int64_t> y(static_cast<std::size_t>(n));
-  rng.fill_normal(x.data(), x.size(), 0.0f, 0.5f);
-  for (std::int64_t i = 0; i < n; ++i) {
-    y[i] = i % 3;
-    x[i * 4 + y[i]] += 2.0f;
-  }
-  return {from_vector(x, Shape{n, 4}), from_vector(y)};
+  return testing::gaussian_blobs(n, seed);
 }
 
 Sequential small_model() {
