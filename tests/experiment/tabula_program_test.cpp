@@ -76,6 +76,27 @@ TEST(TabulaProgramProcess, ATrialPastItsTimeoutIsKilledAndRecorded) {
                   {"\"status\":\"failed\"", "\"type\":\"timeout\"", "timeout of 1"});
 }
 
+TEST(TabulaProgramSignals, CtrlCStopsAfterTheCurrentTrialWithEverythingWritten) {
+  testing::TempDir dir("cli");
+  const std::string sweep = dir.write(
+      "s.yaml", testing::small_sweep("[8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23]"));
+  const std::string out = dir.file("out");
+  // SIGINT as Ctrl-C sends it, once the first trial is recorded (a second trial is running).
+  const ProgramRun run = testing::run_command(
+      std::string("'") + TABULA_CLI_PATH + "' sweep '" + sweep + "' --out '" + out +
+      "' > '" + dir.file("log") + "' 2>&1 & pid=$!; "
+      "for i in $(seq 600); do [ -s '" + out + "/results.jsonl' ] && break; sleep 0.05; done; "
+      "kill -INT $pid; wait $pid; echo \"exit=$?\"");
+  EXPECT_NE(run.output.find("exit=130"), std::string::npos) << run.output << dir.read("log");
+  const std::string log = dir.read("log");
+  expect_contains(log, {"stopping after the current trial", "(stopped by Ctrl-C)"});
+  const std::size_t recorded = count(dir.read("out/results.jsonl"), "\n");
+  EXPECT_GE(recorded, 1u);
+  EXPECT_LT(recorded, 16u);
+  EXPECT_EQ(count(dir.read("out/summary.csv"), "\n"), recorded + 1);  // every record in the views
+  EXPECT_NE(dir.read("out/report.html").find("</html>"), std::string::npos);
+}
+
 TEST(TabulaProgramErrors, AMalformedSweepFileExitsNonZeroAndRunsNothing) {
   testing::TempDir dir("cli");
   const std::string sweep = dir.write("bad.yaml", testing::small_sweep("[8]", "", "dropout: 0.5\n"));
