@@ -31,14 +31,6 @@ Tensor first_samples(const Tensor& t, std::int64_t n) {
                                      .name = t.name() + "_subset"});
 }
 
-Sequential make_model(const TrialSpec& spec) {
-  std::vector<Layer> layers;
-  for (const LayerSpec& l : spec.layers) layers.push_back(l.make());
-  Sequential model(std::move(layers));
-  model.compile(spec.optimizer.make(), spec.loss, spec.metrics);
-  return model;
-}
-
 // Labels as the loss wants them: class indices for the sparse loss, one-hot otherwise.
 Tensor targets_for(const TrialSpec& spec, const Tensor& labels) {
   if (spec.loss == "sparse_categorical_crossentropy") return labels;
@@ -77,7 +69,7 @@ void TrialRunner::warm_up(const TrialSpec& spec, const Data& data) {
   try {
     SessionScope use(scratch);
     const std::int64_t n = std::min<std::int64_t>(2 * spec.fit.batch_size, data.train_x.shape()[0]);
-    Sequential model = make_model(spec);
+    Sequential model = spec.make_model();
     model.fit(first_samples(data.train_x, n), targets_for(spec, first_samples(data.train_y, n)),
               {.epochs = 1, .batch_size = spec.fit.batch_size, .verbose = 0, .shuffle = false});
   } catch (const Error&) {
@@ -120,7 +112,7 @@ TrialResult TrialRunner::run(const PlannedTrial& trial) {
   const auto start = std::chrono::steady_clock::now();
   try {
     SessionScope use(session);
-    Sequential model = make_model(spec);
+    Sequential model = spec.make_model();
     FitOptions fit{.epochs = spec.fit.epochs,
                    .batch_size = spec.fit.batch_size,
                    .verbose = options_.verbose,

@@ -20,6 +20,14 @@ std::vector<std::string> TrialSpec::result_names() const {
   return names;
 }
 
+Sequential TrialSpec::make_model() const {
+  std::vector<Layer> made;
+  for (const LayerSpec& l : layers) made.push_back(l.make());
+  Sequential model(std::move(made));
+  model.compile(optimizer.make(), loss, metrics);
+  return model;
+}
+
 TrialSpec parse_trial_spec(const std::string& text, const std::string& source) {
   const YAML::Node document = detail::parse_yaml(text, source);
   const detail::SpecContext context{source, nullptr};

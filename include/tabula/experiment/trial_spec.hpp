@@ -11,6 +11,7 @@
 
 #include "tabula/nn/layer.hpp"
 #include "tabula/nn/optimizer.hpp"
+#include "tabula/nn/sequential.hpp"
 
 namespace tabula::experiment {
 
@@ -64,6 +65,10 @@ struct TrialSpec {
   /// The names a trained model reports: "loss", each metric, "val_…" with validation data,
   /// "test_…" with test samples.
   std::vector<std::string> result_names() const;
+
+  /// A fresh model of the layers, compiled with the optimizer, loss and metrics, in the
+  /// current session (built on the first data it sees).
+  Sequential make_model() const;
 };
 
 /// @brief Reads a model file (`tabula train MODEL.yaml`): `model`, `data`, `fit`,
