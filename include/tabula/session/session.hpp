@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -29,6 +30,11 @@ struct SessionOptions {
   /// Seed of the session's random generator; unset: the seed of `set_seed`, else random.
   std::optional<std::uint64_t> seed = std::nullopt;
   PoolOptions pool = {};  ///< how the session's pools size their segments
+  /// Wraps each device's pool in a resource of the caller's, through which every buffer of
+  /// the session is then allocated and freed (the wrapper must pass both through to `pool`).
+  /// Fault-injection tests fail chosen allocations with it; an embedding application can
+  /// count with it. Empty: the pool itself.
+  std::function<std::unique_ptr<MemoryResource>(MemoryResource& pool)> wrap_pool = {};
 };
 
 /// @brief Owns memory pools (one per device it touches), a registry of live objects, a name

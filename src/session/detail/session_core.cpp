@@ -28,12 +28,19 @@ std::uint64_t initial_seed(const SessionOptions& options) {
 
 }  // namespace
 
-SessionCore::DevicePool::DevicePool(Device device, std::size_t limit_bytes,
-                                    const PoolOptions& options)
+SessionCore::DevicePool::DevicePool(Device device, const SessionOptions& options)
     : base(make_base_resource(device)),
       stats(*base),
-      limit(stats, limit_bytes),
-      pool(limit, options) {}
+      limit(stats, options.memory_limit),
+      pool(limit, options.pool) {
+  if (options.wrap_pool) {
+    wrapper = options.wrap_pool(pool);
+    TABULA_EXPECT(wrapper != nullptr && wrapper->device() == device, InvalidArgument,
+                  "SessionOptions::wrap_pool of session '" << options.name << "'",
+                  "a resource on " << device.str(),
+                  (wrapper ? wrapper->device().str() : std::string("none")));
+  }
+}
 
 SessionCore::SessionCore(SessionOptions options)
     : options_(std::move(options)), rng_(initial_seed(options_)) {}
@@ -61,7 +68,7 @@ SessionCore::DevicePool& SessionCore::pool_for(Device device) {
   if (it == pools_.end()) {
     // Made before it is inserted: a device that cannot be used (no CUDA) leaves no entry.
     SessionList::instance().ensure_ledger(device);
-    auto pool = std::make_unique<DevicePool>(device, options_.memory_limit, options_.pool);
+    auto pool = std::make_unique<DevicePool>(device, options_);
     it = pools_.emplace(device, std::move(pool)).first;
   }
   return *it->second;
@@ -79,7 +86,7 @@ std::shared_ptr<Storage> SessionCore::allocate(std::size_t bytes, Device device,
   DevicePool& dp = pool_for(device);
   void* data = nullptr;
   try {
-    data = dp.pool.allocate(bytes);
+    data = dp.front().allocate(bytes);
   } catch (const OutOfMemory&) {
     // The pool already gave back its own free segments and retried. Other sessions on the
     // device may be caching what the OS or driver needs; ask them, then try once more.
@@ -90,7 +97,7 @@ std::shared_ptr<Storage> SessionCore::allocate(std::size_t bytes, Device device,
       if (other.get() != this) other->release_cached(device);
     lock.lock();
     try {
-      data = dp.pool.allocate(bytes);
+      data = dp.front().allocate(bytes);
     } catch (const OutOfMemory& second) {
       throw OutOfMemory(out_of_memory_message(bytes, device, category, name_prefix,
                                               second.what()),
@@ -102,7 +109,7 @@ std::shared_ptr<Storage> SessionCore::allocate(std::size_t bytes, Device device,
     storage = std::make_shared<Storage>(shared_from_this(), data, bytes, device, category,
                                         names_.next(name_prefix));
   } catch (...) {
-    dp.pool.deallocate(data, bytes);
+    dp.front().deallocate(data, bytes);
     throw;
   }
   const std::size_t accounted = PoolResource::block_size(bytes);
@@ -126,7 +133,7 @@ void SessionCore::release_locked(Storage& storage) noexcept {
   void* data = storage.take_data();
   unregister_locked(storage);
   if (dp == nullptr || data == nullptr) return;
-  dp->pool.deallocate(data, storage.nbytes());
+  dp->front().deallocate(data, storage.nbytes());
   const std::size_t accounted = PoolResource::block_size(storage.nbytes());
   dp->current[storage.category()] -= accounted;
   SessionList::instance().sub_bytes(storage.device(), accounted);

@@ -69,13 +69,16 @@ class SessionCore : public std::enable_shared_from_this<SessionCore> {
   }
 
  private:
-  // The resource stack of one device: pool -> limit -> stats -> host or CUDA memory.
+  // The resource stack of one device: [the options' wrapper ->] pool -> limit -> stats ->
+  // host or CUDA memory. Buffers come from and go back to `front()`.
   struct DevicePool {
-    DevicePool(Device device, std::size_t limit, const PoolOptions& options);
+    DevicePool(Device device, const SessionOptions& options);
+    MemoryResource& front() noexcept { return wrapper ? *wrapper : pool; }
     std::unique_ptr<MemoryResource> base;
     StatsAdaptor stats;
     LimitAdaptor limit;
     PoolResource pool;
+    std::unique_ptr<MemoryResource> wrapper;  // from SessionOptions::wrap_pool, or none
     CategoryBytes current;
     CategoryBytes peak_by_category;
     std::size_t peak = 0;
