@@ -17,8 +17,9 @@ OptimizerImpl::OptimizerImpl(double learning_rate) : learning_rate_(learning_rat
 }
 
 void OptimizerImpl::build(const std::vector<Parameter*>& parameters) {
-  parameters_.clear();
-  state_.clear();
+  // Built aside and swapped in: a refused allocation leaves the optimizer as it was.
+  std::vector<Parameter*> built_parameters;
+  std::vector<std::vector<Tensor>> built_state;
   for (Parameter* p : parameters) {
     if (!p->trainable) continue;
     std::vector<Tensor> state;
@@ -27,9 +28,11 @@ void OptimizerImpl::build(const std::vector<Parameter*>& parameters) {
                             {.category = Category::optimizer,
                              .name = p->value.name() + "/" + name() + "_" + std::to_string(i)}));
     }
-    parameters_.push_back(p);
-    state_.push_back(std::move(state));
+    built_parameters.push_back(p);
+    built_state.push_back(std::move(state));
   }
+  parameters_ = std::move(built_parameters);
+  state_ = std::move(built_state);
   iterations_ = 0;
 }
 

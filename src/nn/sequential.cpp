@@ -226,22 +226,39 @@ void Sequential::compile(Optimizer optimizer, const std::string& loss,
   SequentialImpl& m = impl();
   TABULA_EXPECT(optimizer.defined(), InvalidArgument, "compile optimizer", "an optimizer",
                 "an empty handle");
-  m.loss_ = detail::Loss::from_name(loss);
+  // Names are checked before anything changes: a typo leaves a compiled model compiled.
+  detail::Loss resolved_loss = detail::Loss::from_name(loss);
+  std::vector<detail::Metric> resolved_metrics;
+  if (m.built_) {
+    for (const auto& name : metrics)
+      resolved_metrics.push_back(
+          detail::Metric::resolve(name, resolved_loss, m.layers_.back()->output_shape()));
+  }
+  // Uncompiled until every gradient and state tensor exists: a compile refused memory
+  // half-way leaves a model that says so instead of training with half its state.
+  m.compiled_ = false;
+  m.loss_ = std::move(resolved_loss);
   m.optimizer_ = std::move(optimizer);
   m.metric_names_ = metrics;
-  m.compiled_ = true;
-  if (!m.built_) return;  // gradients, state and metrics follow once the shapes are known
-  m.metrics_.clear();
-  for (const auto& name : metrics)
-    m.metrics_.push_back(detail::Metric::resolve(name, *m.loss_, m.layers_.back()->output_shape()));
-  LayerImpl& last = m.layers_.back().impl();
-  m.fused_output_ = m.loss_->fuses_with(last.output_activation());
-  for (Layer& layer : m.layers_) {
-    layer->set_fused_output(false);
-    layer->allocate_gradients();
+  if (m.built_) {
+    m.metrics_ = std::move(resolved_metrics);
+    LayerImpl& last = m.layers_.back().impl();
+    m.fused_output_ = m.loss_->fuses_with(last.output_activation());
+    for (Layer& layer : m.layers_) layer->set_fused_output(false);
+    last.set_fused_output(m.fused_output_);
+    const std::vector<Parameter*> parameters = m.parameters();
+    std::vector<Parameter*> without_gradient;
+    for (Parameter* p : parameters)
+      if (p->trainable && !p->gradient.defined()) without_gradient.push_back(p);
+    try {
+      for (Layer& layer : m.layers_) layer->allocate_gradients();
+      m.optimizer_->build(parameters);
+    } catch (...) {
+      for (Parameter* p : without_gradient) p->gradient = Tensor();
+      throw;
+    }
   }
-  last.set_fused_output(m.fused_output_);
-  m.optimizer_->build(m.parameters());
+  m.compiled_ = true;  // gradients, state and metrics follow at build when not built yet
 }
 
 // ---- training and inference -------------------------------------------------------------
@@ -287,6 +304,9 @@ History Sequential::fit(const Tensor& x, const Tensor& y, const FitOptions& opti
   ExecutionPlan plan(m.layers_, *m.input_shape_, std::min(options.batch_size, n_train), true);
   std::vector<std::int64_t> order = identity_order(n);
   const Shape y_shape = per_sample(y);
+  // Every buffer of the loop exists before the first forward pass changes anything (such as
+  // BatchNormalization's moving statistics): a refused allocation leaves the model as it was.
+  plan.targets(plan.capacity(), y_shape, y.dtype());
   const std::int64_t steps = (n_train + plan.capacity() - 1) / plan.capacity();
   History history;
   Logs epoch_logs;

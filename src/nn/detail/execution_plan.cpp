@@ -9,8 +9,20 @@ namespace tabula::detail {
 ExecutionPlan::ExecutionPlan(const std::vector<Layer>& layers, const Shape& input,
                              std::int64_t capacity, bool training)
     : layers_(layers), input_shape_(input), capacity_(capacity) {
-  input_ = empty(batched(capacity, input), {.category = Category::data, .name = "batch/x"});
-  std::int64_t widest = input.numel();
+  // A buffer refused half-way leaves no layer holding batch buffers: no destructor runs for
+  // an object whose constructor threw.
+  try {
+    reserve(training);
+  } catch (...) {
+    release_layer_buffers();
+    throw;
+  }
+}
+
+void ExecutionPlan::reserve(bool training) {
+  input_ = empty(batched(capacity_, input_shape_),
+                 {.category = Category::data, .name = "batch/x"});
+  std::int64_t widest = input_shape_.numel();
   Tensor previous = input_;
   for (const Layer& layer : layers_) {
     LayerImpl& l = layer.impl();
@@ -19,19 +31,21 @@ ExecutionPlan::ExecutionPlan(const std::vector<Layer>& layers, const Shape& inpu
     if (l.is_view()) {
       outputs_.push_back(previous);  // same storage, reinterpreted per call
     } else {
-      outputs_.push_back(empty(batched(capacity, out),
+      outputs_.push_back(empty(batched(capacity_, out),
                                {.category = Category::activations, .name = l.name() + "/output"}));
-      l.reserve(capacity);
+      l.reserve(capacity_);
     }
     previous = outputs_.back();
   }
   if (training) {
     for (auto& delta : deltas_)
-      delta = empty({capacity * widest}, {.category = Category::activations, .name = "delta"});
+      delta = empty({capacity_ * widest}, {.category = Category::activations, .name = "delta"});
   }
 }
 
-ExecutionPlan::~ExecutionPlan() {
+ExecutionPlan::~ExecutionPlan() { release_layer_buffers(); }
+
+void ExecutionPlan::release_layer_buffers() noexcept {
   for (const Layer& layer : layers_) {
     if (!layer->is_view()) layer->release_batch_buffers();
   }

@@ -37,6 +37,10 @@ class ExecutionPlan {
   void backward(std::int64_t rows);
 
  private:
+  // Allocates the buffers above and has each layer reserve its own.
+  void reserve(bool training);
+  void release_layer_buffers() noexcept;
+
   std::vector<Layer> layers_;
   Shape input_shape_;
   std::int64_t capacity_;
