@@ -6,10 +6,23 @@
 
 #include "backend/detail/device_copy.hpp"
 #include "session/detail/session_core.hpp"
+#include "session/detail/session_use.hpp"
 #include "session/detail/storage.hpp"
 #include "tabula/session/session.hpp"
 
 namespace tabula {
+
+namespace {
+
+// The tensor's session, held against clearing while its buffer is read (see SessionUse).
+detail::SessionUses use_of(const Tensor& tensor) {
+  detail::SessionUses uses;
+  uses.hold(tensor);
+  return uses;
+}
+
+}  // namespace
+
 
 namespace detail {
 
@@ -169,11 +182,13 @@ std::int64_t Tensor::checked_numel(DType expected) const {
 }
 
 void Tensor::copy_to_host(void* out, std::size_t bytes) const {
+  const detail::SessionUses in_use = use_of(*this);
   const auto& impl = checked();
   detail::copy_bytes(out, Device::cpu(), impl.storage->data(), impl.storage->device(), bytes);
 }
 
 Tensor Tensor::astype(DType dtype) const {
+  const detail::SessionUses in_use = use_of(*this);
   const auto& impl = checked();
   const std::size_t n = static_cast<std::size_t>(impl.shape.numel());
   const Device device = impl.storage->device();
@@ -193,6 +208,7 @@ Tensor Tensor::astype(DType dtype) const {
 }
 
 Tensor Tensor::to(Device device) const {
+  const detail::SessionUses in_use = use_of(*this);
   const auto& impl = checked();
   if (impl.storage->device() == device) return *this;
   const std::size_t bytes = static_cast<std::size_t>(impl.shape.numel()) * size_of(impl.dtype);
@@ -204,6 +220,7 @@ Tensor Tensor::to(Device device) const {
 }
 
 Tensor Tensor::clone() const {
+  const detail::SessionUses in_use = use_of(*this);
   const auto& impl = checked();
   const std::size_t bytes = static_cast<std::size_t>(impl.shape.numel()) * size_of(impl.dtype);
   const Device device = impl.storage->device();

@@ -13,6 +13,7 @@
 #include "nn/detail/progress_bar.hpp"
 #include "nn/detail/sequential_impl.hpp"
 #include "nn/detail/tensor_views.hpp"
+#include "session/detail/session_use.hpp"
 #include "tabula/core/errors.hpp"
 #include "tabula/io/safetensors.hpp"
 #include "tabula/memory/memory_info.hpp"
@@ -151,6 +152,17 @@ std::vector<std::int64_t> identity_order(std::int64_t n) {
   return order;
 }
 
+// The model's session and those of `tensors`, held against clearing while an operation runs
+// (SessionUse); the model is checked again once they are held, as a clear may have won.
+detail::SessionUses hold(const SequentialImpl& m,
+                         std::initializer_list<const Tensor*> tensors = {}) {
+  detail::SessionUses uses;
+  uses.hold(m.core());
+  for (const Tensor* t : tensors) uses.hold(*t);
+  m.ensure_live();
+  return uses;
+}
+
 void initialize_layers(SequentialImpl& m, RandomGenerator& rng) {
   for (Layer& layer : m.layers_) {
     layer->initialize(rng);
@@ -181,6 +193,7 @@ bool Sequential::built() const { return impl().built_; }
 
 void Sequential::add(Layer layer) {
   SequentialImpl& m = impl();
+  const auto in_use = hold(m);
   TABULA_EXPECT(layer.defined(), InvalidArgument, "Sequential::add", "a layer", "an empty handle");
   if (auto declared = detail::declared_input_shape(layer)) {
     TABULA_EXPECT(m.layers_.empty(), InvalidArgument, "Input layer in model '" << m.name_ << "'",
@@ -205,6 +218,7 @@ void Sequential::add(Layer layer) {
 
 void Sequential::build(const Shape& input_shape) {
   SequentialImpl& m = impl();
+  const auto in_use = hold(m);
   if (m.built_) {
     TABULA_EXPECT(*m.input_shape_ == input_shape, InvalidArgument,
                   "input shape of built model '" << m.name_ << "'", m.input_shape_->str(),
@@ -224,6 +238,7 @@ void Sequential::build(const Shape& input_shape) {
 void Sequential::compile(Optimizer optimizer, const std::string& loss,
                          const std::vector<std::string>& metrics) {
   SequentialImpl& m = impl();
+  const auto in_use = hold(m);
   TABULA_EXPECT(optimizer.defined(), InvalidArgument, "compile optimizer", "an optimizer",
                 "an empty handle");
   // Names are checked before anything changes: a typo leaves a compiled model compiled.
@@ -265,6 +280,11 @@ void Sequential::compile(Optimizer optimizer, const std::string& loss,
 
 History Sequential::fit(const Tensor& x, const Tensor& y, const FitOptions& options) {
   SequentialImpl& m = impl();
+  auto in_use = hold(m, {&x, &y});
+  if (options.validation_data) {
+    in_use.hold(options.validation_data->first);
+    in_use.hold(options.validation_data->second);
+  }
   TABULA_EXPECT(m.compiled_, InvalidArgument, "fit of model '" << m.name_ << "'",
                 "a compiled model (call compile first, and again after adding layers)",
                 "not compiled");
@@ -379,6 +399,7 @@ History Sequential::fit(const Tensor& x, const Tensor& y, const FitOptions& opti
 std::map<std::string, double> Sequential::evaluate(const Tensor& x, const Tensor& y,
                                                    const EvaluateOptions& options) {
   SequentialImpl& m = impl();
+  const auto in_use = hold(m, {&x, &y});
   TABULA_EXPECT(m.compiled_, InvalidArgument, "evaluate of model '" << m.name_ << "'",
                 "a compiled model (call compile first)", "not compiled");
   TABULA_EXPECT(options.batch_size > 0, InvalidArgument, "evaluate batch_size", "> 0",
@@ -396,6 +417,7 @@ std::map<std::string, double> Sequential::evaluate(const Tensor& x, const Tensor
 
 Tensor Sequential::predict(const Tensor& x, const PredictOptions& options) {
   SequentialImpl& m = impl();
+  const auto in_use = hold(m, {&x});
   TABULA_EXPECT(options.batch_size > 0, InvalidArgument, "predict batch_size", "> 0",
                 options.batch_size);
   if (!m.built_) build(per_sample(x));
@@ -472,6 +494,7 @@ void Sequential::summary() const {
 
 void Sequential::reset_weights() {
   SequentialImpl& m = impl();
+  const auto in_use = hold(m);
   if (!m.built_) return;
   current_session().core().with_rng([&](RandomGenerator& rng) { initialize_layers(m, rng); });
   if (m.compiled_) m.optimizer_->reset();
@@ -479,6 +502,7 @@ void Sequential::reset_weights() {
 
 void Sequential::reset_weights(std::uint64_t seed) {
   SequentialImpl& m = impl();
+  const auto in_use = hold(m);
   if (!m.built_) return;
   RandomGenerator rng(seed);
   initialize_layers(m, rng);
@@ -486,13 +510,17 @@ void Sequential::reset_weights(std::uint64_t seed) {
 }
 
 std::vector<Tensor> Sequential::get_weights() const {
+  const SequentialImpl& m = impl();
+  const auto in_use = hold(m);
   std::vector<Tensor> out;
-  for (Parameter* p : impl().parameters()) out.push_back(p->value.clone());
+  for (Parameter* p : m.parameters()) out.push_back(p->value.clone());
   return out;
 }
 
 void Sequential::set_weights(const std::vector<Tensor>& weights) {
   SequentialImpl& m = impl();
+  auto in_use = hold(m);
+  for (const Tensor& w : weights) in_use.hold(w);
   const auto params = m.parameters();
   TABULA_EXPECT(weights.size() == params.size(), InvalidArgument,
                 "set_weights of model '" << m.name_ << "'", params.size() << " tensors",
@@ -526,6 +554,7 @@ std::string weight_name(const Layer& layer, const Parameter& p) {
 
 void Sequential::save_weights(const std::string& path) const {
   const SequentialImpl& m = impl();
+  const auto in_use = hold(m);
   TABULA_EXPECT(m.built_, InvalidArgument, "save_weights of model '" << m.name_ << "'",
                 "a built model", "a model whose input shape is not known yet");
   std::vector<io::NamedTensor> tensors;
@@ -536,6 +565,7 @@ void Sequential::save_weights(const std::string& path) const {
 
 void Sequential::load_weights(const std::string& path) {
   SequentialImpl& m = impl();
+  const auto in_use = hold(m);
   TABULA_EXPECT(m.built_, InvalidArgument, "load_weights of model '" << m.name_ << "'",
                 "a built model", "a model whose input shape is not known yet");
   const io::SafetensorsFile file = io::SafetensorsFile::open(path);

@@ -27,6 +27,7 @@ class SequentialImpl final : public Tracked, public std::enable_shared_from_this
   void invalidate() noexcept override { stale_.store(true, std::memory_order_release); }
   /// @throws SessionCleared naming the model when its session was cleared.
   void ensure_live() const;
+  SessionCore& core() const noexcept { return *core_; }
 
   std::string name_;
   std::vector<Layer> layers_;

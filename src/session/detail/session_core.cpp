@@ -7,6 +7,7 @@
 #include <malloc.h>
 #endif
 
+#include "session/detail/session_use.hpp"
 #include "tabula/core/errors.hpp"
 #include "tabula/memory/cuda_resource.hpp"
 
@@ -182,6 +183,20 @@ std::vector<LiveObject> SessionCore::live_objects() const {
 // ---- clearing ---------------------------------------------------------------------------
 
 void SessionCore::clear() noexcept {
+  if (SessionUse::held_by_this_thread(*this)) {
+    clear_deferred_.store(true);
+    return;
+  }
+  std::unique_lock in_flight(use_mutex_);  // waits for operations of other threads
+  clear_now();
+}
+
+void SessionCore::end_use() noexcept {
+  use_mutex_.unlock_shared();
+  if (clear_deferred_.exchange(false)) clear();
+}
+
+void SessionCore::clear_now() noexcept {
   {
     std::lock_guard lock(mutex_);
     // invalidate() unlinks the object, so always take the head.

@@ -1,10 +1,12 @@
 #pragma once
 // The state of a session, shared by the Session object and every handle it gave out.
 
+#include <atomic>
 #include <cstddef>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,8 +27,8 @@ namespace tabula::detail {
 /// Owns a session's pools, registry, names and random generator. Handles hold it through
 /// `shared_ptr`, so it outlives the `Session` object until the last stale handle is gone.
 /// Thread-safe: one mutex guards the registry, counters, names and generator; each pool has
-/// its own lock inside. Lock order: session lock, then pool lock; the global session list
-/// is never held while taking a session lock.
+/// its own lock inside. Lock order: use lock (see `SessionUse`), session lock, pool lock; the
+/// global session list is never held while taking a session lock.
 class SessionCore : public std::enable_shared_from_this<SessionCore> {
  public:
   explicit SessionCore(SessionOptions options);
@@ -47,8 +49,15 @@ class SessionCore : public std::enable_shared_from_this<SessionCore> {
   void track(Tracked& object);
   void untrack(Tracked& object) noexcept;
 
+  /// Waits for every `SessionUse` of other threads to end, then frees everything. From a
+  /// thread that holds a use itself, the clear is deferred to the end of that use.
   void clear() noexcept;
   std::size_t clear_count() const noexcept;
+
+  /// For `SessionUse`: operations in flight hold the use lock shared; clearing takes it
+  /// exclusively. `end_use` runs a clear deferred meanwhile.
+  void begin_use() { use_mutex_.lock_shared(); }
+  void end_use() noexcept;
   /// Removes the session from the device-wide figures (the `Session` object is gone).
   void detach() noexcept;
 
@@ -91,7 +100,11 @@ class SessionCore : public std::enable_shared_from_this<SessionCore> {
   std::string out_of_memory_message(std::size_t bytes, Device device, Category category,
                                     std::string_view name, const std::string& cause) const;
 
+  void clear_now() noexcept;
+
   SessionOptions options_;
+  std::shared_mutex use_mutex_;  // taken before mutex_, never after it
+  std::atomic<bool> clear_deferred_{false};
   mutable std::mutex mutex_;
   std::map<Device, std::unique_ptr<DevicePool>> pools_;
   Tracked* registry_head_ = nullptr;

@@ -29,8 +29,9 @@ void Storage::check_live() const {
 }
 
 void* Storage::data() const {
-  check_live();
-  return data_;
+  void* data = data_.load(std::memory_order_acquire);
+  if (data == nullptr) check_live();  // stale: throws (a zero-byte buffer is never null)
+  return data;
 }
 
 LiveObject Storage::describe() const {

@@ -43,7 +43,7 @@ class Storage final : public Tracked {
   /// Called with the session's lock held.
   void* take_data() noexcept {
     stale_.store(true, std::memory_order_release);
-    return std::exchange(data_, nullptr);
+    return data_.exchange(nullptr, std::memory_order_acq_rel);
   }
 
   LiveObject describe() const override;
@@ -51,7 +51,9 @@ class Storage final : public Tracked {
 
  private:
   std::shared_ptr<SessionCore> owner_;
-  void* data_;
+  // Atomic: a stale handle read on one thread while another clears is a clean
+  // SessionCleared, not a data race (library operations also hold a SessionUse).
+  std::atomic<void*> data_;
   std::size_t bytes_;
   Device device_;
   Category category_;
