@@ -46,9 +46,11 @@ struct SessionOptions {
 /// `clear()` are fine. Destroying a session clears it.
 ///
 /// Thread safety: different threads may use different sessions freely; one session may be
-/// used from several threads at once (its registry and pools are locked). A buffer that one
-/// thread reads while another clears its session is freed under the reader; clearing is meant
-/// to happen when the session's work is done, and handles used after it fail loudly.
+/// used from several threads at once (its registry and pools are locked). `clear()` waits for
+/// the library operations in flight on the session (fit, predict, a tensor copy, ...) to end,
+/// so another thread's next call throws `SessionCleared` and never reads freed memory; a clear
+/// from inside such an operation (a fit callback) runs when that operation returns. Raw
+/// pointers from `Tensor::data()` are the caller's to stop using before clearing.
 class Session {
  public:
   explicit Session(SessionOptions options = {});
@@ -61,7 +63,8 @@ class Session {
   const SessionOptions& options() const noexcept;
 
   /// @brief Frees everything the session owns, returns its pools' memory upstream, resets
-  /// its name counters. Outstanding handles become stale.
+  /// its name counters. Outstanding handles become stale. Waits for operations of other
+  /// threads on the session; from within one (a callback), takes effect when it returns.
   void clear() noexcept;
   /// Number of times `clear()` has run.
   std::size_t clear_count() const noexcept;
