@@ -4,12 +4,9 @@
 //   build-bench/memory_bench [--cycles 100] [--threads 2]
 // Prints JSON lines: {"library": "tabula", "test": "clear", ...} and {"test": "cycles", ...}.
 
-#include <unistd.h>
-
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <string>
 #include <vector>
 
@@ -20,12 +17,7 @@ namespace tb = tabula;
 
 namespace {
 
-std::size_t rss_bytes() {
-  std::ifstream statm("/proc/self/statm");
-  std::size_t total = 0, resident = 0;
-  statm >> total >> resident;
-  return resident * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-}
+std::size_t rss_bytes() { return tb::process_memory().rss; }
 
 tb::Sequential mlp(std::int64_t width) {
   using namespace tb::layers;

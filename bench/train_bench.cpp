@@ -14,7 +14,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <string>
 #include <vector>
 
@@ -27,13 +26,7 @@ namespace tb = tabula;
 
 namespace {
 
-std::size_t peak_rss_bytes() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line))
-    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
-  return 0;
-}
+std::size_t peak_rss_bytes() { return tb::process_memory().peak_rss; }
 
 // Window i of the sine series starts at phase 0.37 * i (the same formula as the peer).
 std::pair<tb::Tensor, tb::Tensor> sine_windows(std::int64_t n, std::int64_t steps) {

@@ -3,22 +3,14 @@
 
 #include <tabula/tabula.hpp>
 
-#include <unistd.h>
-
 #include <cstdio>
-#include <fstream>
 #include <vector>
 
 namespace tb = tabula;
 
 namespace {
 
-std::size_t rss_bytes() {
-  std::ifstream statm("/proc/self/statm");
-  std::size_t total = 0, resident = 0;
-  statm >> total >> resident;
-  return resident * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-}
+std::size_t rss_bytes() { return tb::process_memory().rss; }
 
 void show(const char* step, std::size_t baseline) {
   const long long delta = static_cast<long long>(rss_bytes()) - static_cast<long long>(baseline);
