@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -75,6 +76,7 @@ TrialResult run_trial_in_child(const std::string& sweep_path, const PlannedTrial
   argv.push_back(nullptr);
 
   const auto start = std::chrono::steady_clock::now();
+  const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) {
     const int e = errno;
@@ -83,6 +85,11 @@ TrialResult run_trial_in_child(const std::string& sweep_path, const PlannedTrial
     throw Error(std::string("cannot start a process for the trial: ") + std::strerror(e));
   }
   if (pid == 0) {
+    // The trial dies with the sweep: a sweep killed outright (SIGKILL, the OOM killer) must
+    // not leave an orphan training on that nobody will read, racing the --resume. The
+    // signal follows the forking thread's end, and this thread waits for the child.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) _exit(127);  // the sweep died before prctl took hold
     ::signal(SIGINT, SIG_IGN);  // Ctrl-C stops the sweep after this trial, not the trial
     ::fcntl(write_end, F_SETFD, 0);  // the result pipe survives exec
     ::execv(argv[0], argv.data());

@@ -25,7 +25,9 @@ struct TrialProcessOptions {
 /// @brief Runs `trial` of the sweep at `sweep_path` in a child and returns its result, or a
 /// failed result saying why there is none: the exit code, the signal ("killed by signal 9
 /// (Killed)"), the timeout, or a result that could not be read. The child ignores SIGINT so
-/// that Ctrl-C stops the sweep after the current trial. Never throws for what the child does;
+/// that Ctrl-C stops the sweep after the current trial, and is killed (SIGKILL) when the
+/// sweep's process dies first, so that no trial outlives a killed sweep. Never throws for
+/// what the child does;
 /// @throws Error when no child can be started (fork or pipe refused).
 TrialResult run_trial_in_child(const std::string& sweep_path, const PlannedTrial& trial,
                                const TrialProcessOptions& options);
