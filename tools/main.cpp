@@ -125,10 +125,10 @@ int train_command(const std::string& path, std::string out, bool quiet) {
   options.verbose = quiet ? 0 : (::isatty(STDOUT_FILENO) ? 1 : 2);
   options.on_trained = [&](tb::Sequential& model) {
     if (!quiet) model.summary();
-    // A temporary name first: a crash never leaves a half-written file under the real name.
-    const std::string temporary = weights + ".tmp";
-    model.save_weights(temporary);
-    std::filesystem::rename(temporary, weights);
+    // save_weights writes a temporary beside the file and renames it: a crash never leaves
+    // a half-written file under the real name. Those that earlier crashes left are removed.
+    ex::remove_stale_temporaries(weights);
+    model.save_weights(weights);
   };
   ex::TrialRunner runner(options);
   ex::PlannedTrial trial{0, {}, spec};

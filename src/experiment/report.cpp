@@ -1,5 +1,6 @@
 #include "tabula/experiment/report.hpp"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -133,6 +134,33 @@ void write_file_atomically(const std::string& path, const std::string& text) {
     std::remove(temporary.c_str());
     throw Error(path + ": cannot replace: " + ec.message());
   }
+}
+
+std::size_t remove_stale_temporaries(const std::string& path) noexcept {
+  std::size_t removed = 0;
+  try {
+    const std::filesystem::path target(path);
+    const std::filesystem::path dir = target.has_parent_path() ? target.parent_path() : ".";
+    const std::string prefix = target.filename().string() + ".tmp";
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+      const std::string name = entry.path().filename().string();
+      if (name.size() < prefix.size() + 2 || name.compare(0, prefix.size(), prefix) != 0) continue;
+      if (name[prefix.size()] != '.' && name[prefix.size()] != '-') continue;
+      const std::size_t begin = prefix.size() + 1;
+      std::size_t end = begin;
+      while (end < name.size() && end - begin < 10 && name[end] >= '0' && name[end] <= '9') ++end;
+      if (end == begin || (end < name.size() && name[end] != '.' && name[end] != '-')) continue;
+      const long pid = std::stol(name.substr(begin, end - begin));
+      // Signal 0 only asks whether the process exists; EPERM: it does, as another user's.
+      if (pid <= 0 || pid == ::getpid() || ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM)
+        continue;
+      if (std::filesystem::remove(entry.path(), ec)) ++removed;
+    }
+  } catch (const std::exception&) {
+    // Best effort: what is left is only under a temporary name.
+  }
+  return removed;
 }
 
 }  // namespace tabula::experiment

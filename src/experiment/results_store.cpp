@@ -69,6 +69,8 @@ ResultsStore::ResultsStore(std::string directory, const SweepSpec& sweep, bool r
   if (!resume && std::filesystem::exists(results) && std::filesystem::file_size(results) > 0)
     throw Error(results + " already holds results; pass --resume to go on with that sweep, "
                 "or --out another directory");
+  // A sweep killed while rewriting a view leaves its temporary; those of dead writers go.
+  for (const char* view : {"summary.csv", "report.html"}) remove_stale_temporaries(path(view));
   if (resume) read_back();
   // Proves the directory is writable before any trial runs.
   const int fd = ::open(path(kTimeline).c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);

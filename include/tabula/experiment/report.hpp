@@ -2,6 +2,7 @@
 /// @file
 /// The views of a sweep's results: a CSV summary and a self-contained HTML report.
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -24,5 +25,11 @@ std::string report_html(const SweepSpec& sweep, const std::vector<TrialResult>& 
 /// Writes `text` to `path` through a temporary file and a rename: readers see the old file
 /// or the new one, never half of one. @throws Error naming the path.
 void write_file_atomically(const std::string& path, const std::string& text);
+
+/// Removes what writers of `path` killed mid-write left beside it: files named `path` +
+/// ".tmp" + '.' or '-' + the writer's pid (+ anything), as write_file_atomically and
+/// save_safetensors name their temporaries, whose process is gone. A live writer's file is
+/// kept. Never throws: a file that cannot be removed stays. @return how many were removed.
+std::size_t remove_stale_temporaries(const std::string& path) noexcept;
 
 }  // namespace tabula::experiment

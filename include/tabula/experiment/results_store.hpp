@@ -16,7 +16,7 @@ namespace tabula::experiment {
 ///   which `--resume` drops);
 /// - `timeline.jsonl`: one line per trial with its memory samples;
 /// - `summary.csv` and `report.html`, rewritten (to a temporary name, then renamed) after
-///   every trial.
+///   every trial; the temporaries a killed sweep left are removed when the store opens.
 /// Not thread-safe.
 class ResultsStore {
  public:
