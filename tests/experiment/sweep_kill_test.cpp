@@ -421,9 +421,9 @@ TEST(SweepKilled, TwentyKillsAtRandomPointsLoseNoFinishedTrialAndResumeCompletes
       EXPECT_EQ(name.find(".tmp"), std::string::npos) << "a temporary left behind: " << name;
   }
   // What the kills hit, for a person reading the log (the seed decides).
-  std::printf("20 runs: %zu killed before any record, %zu ended before their kill, %zu torn "
-              "last lines; unkilled: %zu trials %.2f s (none), %zu trials %.2f s (process)\n",
-              before_any_record, completed_before_kill, torn, sweeps["none"].trials,
+  std::printf("seed %llu, 20 runs: %zu killed before any record, %zu ended before their kill, "
+              "%zu torn last lines; unkilled: %zu trials %.2f s (none), %zu trials %.2f s "
+              "(process)\n", static_cast<unsigned long long>(seed), before_any_record, completed_before_kill, torn, sweeps["none"].trials,
               sweeps["none"].seconds, sweeps["process"].trials, sweeps["process"].seconds);
 }
 
@@ -530,13 +530,22 @@ TEST(TrainKilled, TwentyKillsNeverLeaveAHalfWrittenWeightsFileUnderItsRealName) 
     ASSERT_EQ(run.exit_code(), 0) << tail_of(log);
     ASSERT_EQ(weights_problem(spec, weights), "");
     ASSERT_EQ(names_in(out), std::vector<std::string>{"model.safetensors"});
+    fs::copy_file(weights, dir.file("whole.safetensors"));
   }
   const double write_time =
       write_begins >= 0 && write_ends > write_begins ? write_ends - write_begins : 0.001;
 
   std::size_t left_temporary = 0, whole = 0;
   for (int r = 0; r < 20; ++r) {
-    if (r % 4 == 0) fs::remove_all(out);  // a first save as well as a replacement
+    // Every fourth run starts afresh: a first save, or (every eighth) a replacement of a
+    // whole file; the others go on from what the kills before them left.
+    if (r % 4 == 0) {
+      fs::remove_all(out);
+      if (r % 8 == 4) {
+        fs::create_directories(out);
+        fs::copy_file(dir.file("whole.safetensors"), weights);
+      }
+    }
     const bool had_weights = fs::exists(weights);
     Launched run(train(), log);
     std::string story = "run " + std::to_string(r) + ": ";
@@ -587,8 +596,9 @@ TEST(TrainKilled, TwentyKillsNeverLeaveAHalfWrittenWeightsFileUnderItsRealName) 
   ASSERT_EQ(run.exit_code(), 0) << tail_of(log);
   EXPECT_EQ(names_in(out), std::vector<std::string>{"model.safetensors"});
   EXPECT_EQ(weights_problem(spec, weights), "");
-  std::printf("20 train runs: %zu left a temporary, %zu had whole weights; unkilled %.2f s, "
-              "the write %.1f ms\n", left_temporary, whole, duration, write_time * 1e3);
+  std::printf("seed %llu, 20 train runs: %zu left a temporary, %zu had whole weights after "
+              "the kill; unkilled %.2f s, the write %.1f ms\n", static_cast<unsigned long long>(seed),
+              left_temporary, whole, duration, write_time * 1e3);
 }
 
 }  // namespace
