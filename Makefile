@@ -32,7 +32,7 @@ ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 TSAN_ENV := OPENBLAS_NUM_THREADS=1 \
             TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/scripts/tsan.supp
 
-.PHONY: all deps build test asan install-check demo tsan bench clean help
+.PHONY: all deps build test asan install-check demo tsan bench fuzz clean help
 
 all: build
 
@@ -45,6 +45,8 @@ help:
 	@echo "make tsan           TSan build and tests in $(TSAN_BUILD_DIR)/"
 	@echo "make bench          Release build in $(BENCH_BUILD_DIR)/, run every *_bench"
 	@echo "make install-check  install $(BUILD_DIR) and build/run examples/find_package against it"
+	@echo "make fuzz           clang libFuzzer build in $(FUZZ_BUILD_DIR)/, each reader's fuzzer for" \
+	      "FUZZ_SECONDS (fuzz/README.md)"
 	@echo "make clean          remove the build trees"
 
 deps:
@@ -115,6 +117,65 @@ bench:
 	  --threads $(JOBS) --workloads $(TRAIN_BENCH_WORKLOADS) \
 	  --json $(BENCH_BUILD_DIR)/results.json --markdown $(BENCH_BUILD_DIR)/results.md \
 	  $(BENCH_PEER_ARGS)
+
+# `make fuzz`: each fuzzer of FUZZ_TARGETS in turn for FUZZ_SECONDS (niced, one at a time), with
+# ASan + UBSan + LeakSanitizer, from a scratch corpus $(FUZZ_BUILD_DIR)/work/<reader>/corpus/ that
+# also reads fuzz/corpus/<reader>/ and fuzz/regressions/<reader>/. Crashes, leaks, timeouts and
+# OOMs land in $(FUZZ_BUILD_DIR)/work/<reader>/crashes/; each log and a summary are printed at the
+# end. -max_len per reader: a few times its largest seed.
+FUZZ_BUILD_DIR ?= build-fuzz
+FUZZ_SECONDS   ?= 60
+FUZZ_TARGETS   ?= safetensors idx csv sweep_yaml
+FUZZ_RSS_MB    ?= 2048
+FUZZ_TIMEOUT   ?= 10
+FUZZ_ARGS      ?=
+FUZZ_MAX_LEN_safetensors ?= 16384
+FUZZ_MAX_LEN_idx         ?= 4096
+FUZZ_MAX_LEN_csv         ?= 4096
+FUZZ_MAX_LEN_sweep_yaml  ?= 4096
+
+# Warnings are not errors there: -Werror holds the code to GCC's warnings, and one of clang's
+# must not stop a fuzz run.
+fuzz:
+	scripts/install-deps --fuzz
+	CC=clang CXX=clang++ $(CMAKE) -S . -B $(FUZZ_BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DTABULA_SANITIZE=address -DTABULA_BUILD_FUZZERS=ON -DTABULA_WARNINGS_AS_ERRORS=OFF \
+	  -DTABULA_BUILD_TESTS=OFF \
+	  -DTABULA_BUILD_EXAMPLES=OFF -DTABULA_BUILD_TOOLS=OFF -DTABULA_BUILD_BENCHMARKS=OFF \
+	  $(CMAKE_ARGS)
+	nice -n 10 $(CMAKE) --build $(FUZZ_BUILD_DIR) -j$(JOBS) \
+	  --target $(addsuffix _fuzzer,$(FUZZ_TARGETS))
+	@failed=(); summary=$(FUZZ_BUILD_DIR)/work/summary.txt; mkdir -p $(FUZZ_BUILD_DIR)/work; : > $$summary; \
+	for t in $(FUZZ_TARGETS); do \
+	  work=$(FUZZ_BUILD_DIR)/work/$$t; mkdir -p $$work/corpus $$work/crashes; touch $$work/started; \
+	  seeds=(fuzz/corpus/$$t); [[ -d fuzz/regressions/$$t ]] && seeds+=(fuzz/regressions/$$t); \
+	  case $$t in \
+	    safetensors) len=$(FUZZ_MAX_LEN_safetensors) ;; idx) len=$(FUZZ_MAX_LEN_idx) ;; \
+	    csv) len=$(FUZZ_MAX_LEN_csv) ;; sweep_yaml) len=$(FUZZ_MAX_LEN_sweep_yaml) ;; *) len=4096 ;; \
+	  esac; \
+	  cmd=(nice -n 10 $(FUZZ_BUILD_DIR)/fuzz/$${t}_fuzzer $$work/corpus "$${seeds[@]}" \
+	       -max_total_time=$(FUZZ_SECONDS) -max_len=$$len -rss_limit_mb=$(FUZZ_RSS_MB) \
+	       -timeout=$(FUZZ_TIMEOUT) -artifact_prefix=$$work/crashes/ -print_final_stats=1 \
+	       $(FUZZ_ARGS)); \
+	  echo "== $$t: $${cmd[*]}"; \
+	  start=$$(date +%s); \
+	  if UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 "$${cmd[@]}" > $$work/log.txt 2>&1; \
+	  then status=clean; else status="FAILED (exit $$?)"; failed+=($$t); fi; \
+	  tail -n 40 $$work/log.txt; \
+	  { echo "$$t: $$status, $$(( $$(date +%s) - start )) s, max_len $$len, log $$work/log.txt"; \
+	    grep -E '^#[0-9]+[[:space:]]+DONE' $$work/log.txt | tail -n 1 | sed 's/^/  /' || true; \
+	    grep -E '^stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb)' \
+	      $$work/log.txt | sed 's/^/  /' || true; \
+	    echo "  corpus: $$(ls $$work/corpus | wc -l) files in $$work/corpus"; \
+	    crashes=$$(find $$work/crashes -type f -newer $$work/started -printf '%f\n'); \
+	    if [[ -n "$$crashes" ]]; then for c in $$crashes; do echo "  CRASH: $$work/crashes/$$c"; done; \
+	    else echo "  crashes: none"; fi; } >> $$summary; \
+	done; \
+	echo "== summary ($$summary)"; cat $$summary; \
+	if (( $${#failed[@]} )); then \
+	  echo "== fuzzers that failed: $${failed[*]}; reproduce with <fuzzer> CRASH_FILE, then add it to" \
+	       "fuzz/regressions/<reader>/ (fuzz/README.md)"; exit 1; \
+	fi
 
 clean:
 	rm -rf $(BUILD_DIR) $(ASAN_BUILD_DIR) $(TSAN_BUILD_DIR) $(BENCH_BUILD_DIR)
