@@ -474,14 +474,17 @@ Tensor parse_idx(ByteSource& source, std::uint64_t available, bool exact, const 
                     dims_got << " bytes (the data ends early)");
 
   std::vector<std::int64_t> dims(static_cast<std::size_t>(rank));
-  std::uint64_t numel = 1;
+  // The running product is checked the way Shape::numel() forms it (int64, left to right): a
+  // zero extent after two huge ones makes the total 0, but the tensor's shape would still
+  // overflow on the way there.
+  std::int64_t running = 1;
   bool overflow = false;
   for (int i = 0; i < rank; ++i) {
     dims[static_cast<std::size_t>(i)] = load_be32(raw_dims.data() + 4 * i);
     overflow = overflow ||
-               __builtin_mul_overflow(
-                   numel, static_cast<std::uint64_t>(dims[static_cast<std::size_t>(i)]), &numel);
+               __builtin_mul_overflow(running, dims[static_cast<std::size_t>(i)], &running);
   }
+  const auto numel = static_cast<std::uint64_t>(running);
   const Shape shape(dims);
   const std::size_t elem = element_size(type);
   std::uint64_t payload = 0;

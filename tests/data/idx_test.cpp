@@ -293,6 +293,15 @@ TEST_F(IdxTest, ExtentsWhoseProductOverflowsAreAFormatError) {
   expect_format_error(b, {"dimensions", "(4294967295, 4294967295, 4294967295)", "overflows"});
 }
 
+TEST_F(IdxTest, ExtentsWhoseRunningProductOverflowsBeforeAZeroAreAFormatError) {
+  // 0 elements in all, but the tensor's shape would overflow int64 on the way to that 0.
+  Bytes b = {0, 0, 0x0E, 3};
+  append_be32(b, 0xFFFFFFFFu);
+  append_be32(b, 0xFFFFFFFFu);
+  append_be32(b, 0);
+  expect_format_error(b, {"dimensions", "(4294967295, 4294967295, 0)", "overflows"});
+}
+
 TEST_F(IdxTest, ExtentsLargerThanThePayloadFailBeforeAllocating) {
   // 64 GiB claimed, 3 bytes present: refused by the size check, not by an allocation.
   const Bytes b = concat(idx_header(0x08, {65536, 65536, 16}), {1, 2, 3});
