@@ -207,6 +207,11 @@ TEST(SweepSpec, AMissingFileIsNamed) {
                   {"/nonexistent/sweep.yaml", "cannot open"});
 }
 
+TEST(SweepSpec, TextLikeAReferenceToNoValidNameStaysText) {
+  const SweepSpec s = parse_sweep(sweep(kGrid + "\nname: run-${not a name}-${}"), "s.yaml");
+  EXPECT_EQ(s.name, "run-${not a name}-${}");
+}
+
 TEST(SweepSpec, SizesReadWithTheirUnits) {
   const std::string head = "method: grid\nmetric: {name: loss}\nmemory_tolerance: 1.5 MiB\n"
                            "memory_limit: ${limit}\nparameters:\n"

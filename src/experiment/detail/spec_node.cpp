@@ -231,8 +231,14 @@ std::string SpecNode::as_string() const {
     }
     out += s.substr(i, open - i);
     const std::string token = s.substr(open, close - open + 1);
-    SpecNode part(YAML::Node(token), path_, *context_, line_);
-    out += part.as_string();
+    if (reference_name(token)) {
+      SpecNode part(YAML::Node(token), path_, *context_, line_);
+      out += part.as_string();
+    } else {
+      // "${not a name}" is text, as it is when it is the whole scalar; resolving it as a
+      // part would find the same token again, forever.
+      out += token;
+    }
     i = close + 1;
   }
   return out;
