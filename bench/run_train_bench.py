@@ -64,6 +64,31 @@ def run(command, threads):
     return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
 
 
+def cpu_flags():
+    with open("/proc/cpuinfo") as f:
+        line = next((l for l in f if l.startswith("flags")), "")
+    return set(line.split(":", 1)[-1].split())
+
+
+def choose_blas_core(args, probe):
+    """Sets OPENBLAS_CORETYPE (inherited by every run) and says why, for the report."""
+    if args.blas_core == "none":
+        return "OpenBLAS kernels: its own choice"
+    if args.blas_core != "auto":
+        os.environ["OPENBLAS_CORETYPE"] = args.blas_core
+        return f"OpenBLAS kernels: {args.blas_core} (--blas-core)"
+    if "OPENBLAS_CORETYPE" in os.environ:
+        return f"OpenBLAS kernels: {os.environ['OPENBLAS_CORETYPE']} (OPENBLAS_CORETYPE)"
+    chosen = run(probe, args.threads)[0].get("blas_core", "?")
+    flags = cpu_flags()
+    better = ("SkylakeX" if "avx512f" in flags else "Haswell" if "avx2" in flags else None)
+    if chosen == "Prescott" and better:
+        os.environ["OPENBLAS_CORETYPE"] = better
+        return (f"OpenBLAS kernels: {better} for tabula and PyTorch alike (OPENBLAS_CORETYPE; "
+                f"OpenBLAS's own detection fell back to {chosen} on this CPU)")
+    return f"OpenBLAS kernels: {chosen} (OpenBLAS's own choice)"
+
+
 def importable(python, module):
     probe = f"import importlib.util, sys; sys.exit(importlib.util.find_spec({module!r}) is None)"
     return subprocess.run([python, "-c", probe]).returncode == 0
@@ -243,7 +268,7 @@ def report(args, results, libraries, skipped, about):
               f"Each figure: median (min-max) of {args.repetitions} run(s) per library, each a "
               "fresh process, the libraries in rotating order; the whole run took "
               f"{about['seconds'] / 60:.1f} min.",
-              f"Command: `{about['command']}`"]
+              f"Command: `{about['command']}`", args.blas_core_note + "."]
     lines += [f"Skipped: {TITLES[l]}: {why}." for l, why in skipped.items()]
     if "train" in args.suites:
         lines += ["", f"Training throughput, one epoch ({args.samples or 'all'} samples), "
@@ -276,6 +301,10 @@ def main():
     parser.add_argument("--cycles", type=int, default=100, help="memory: build/fit/clear cycles")
     parser.add_argument("--json", default=None, help="write every run here")
     parser.add_argument("--markdown", default=None, help="write the tables here too")
+    parser.add_argument("--blas-core", default="auto",
+                        help="OPENBLAS_CORETYPE for every library using OpenBLAS (tabula, "
+                             "PyTorch): auto (correct a fallback to Prescott on a CPU with "
+                             "AVX-512 or AVX2), none, or a core name such as SkylakeX")
     args = parser.parse_args()
     args.suites, args.workloads = names(args.suites), names(args.workloads)
     libraries, skipped = [], {}
@@ -299,8 +328,9 @@ def main():
 
     start = time.monotonic()
     results = []
+    probe = commands_of[("train", "tabula")] + ["--sgemm-peak", "--threads", str(args.threads)]
+    args.blas_core_note = choose_blas_core(args, probe)
     if "train" in args.suites:
-        probe = commands_of[("train", "tabula")] + ["--sgemm-peak", "--threads", str(args.threads)]
         results += [dict(r, suite="sgemm") for r in run(probe, args.threads)]
     for suite, workload, extra in jobs:
         for repetition in range(args.repetitions):

@@ -129,9 +129,11 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--threads")) threads = std::stoi(argv[i + 1]);
   if (sgemm_peak) {
     tb::set_num_threads(threads);
+    // The kernels OpenBLAS picked for this CPU: on some virtual CPUs its detection falls back
+    // to Prescott's SSE3 kernels (a 4-5x slower sgemm), which OPENBLAS_CORETYPE corrects.
     std::printf("{\"library\": \"tabula\", \"sgemm_gflops\": %.2f, \"threads\": %d, "
-                "\"version\": \"%s\"}\n",
-                sgemm_peak_gflops(), threads, TABULA_VERSION_STRING);
+                "\"blas_core\": \"%s\", \"version\": \"%s\"}\n",
+                sgemm_peak_gflops(), threads, openblas_get_corename(), TABULA_VERSION_STRING);
     return 0;
   }
   for (int i = 1; i + 1 < argc; i += 2) {
