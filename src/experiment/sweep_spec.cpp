@@ -57,6 +57,7 @@ struct ParameterDef {
   std::vector<ParameterValue> values;  // constant: one; categorical: the choices
   std::vector<double> probabilities;   // categorical, optional
   double min = 0, max = 0, q = 1, mu = 0, sigma = 1;
+  std::int64_t int_min = 0, int_max = 0;  // int_uniform's bounds, exact (doubles are not)
   bool integer = false;  // int_uniform, or q_* with integer bounds and q
 };
 
@@ -124,8 +125,11 @@ ParameterDef read_parameter(const std::string& name, const SpecNode& node) {
     case Distribution::q_log_uniform_values: {
       const SpecNode lo = node.at("min"), hi = node.at("max");
       if (p.distribution == Distribution::int_uniform) {
-        p.min = static_cast<double>(lo.as_int());
-        p.max = static_cast<double>(hi.as_int());
+        p.int_min = lo.as_int();
+        p.int_max = hi.as_int();
+        if (p.int_min > p.int_max) hi.fail("max >= min (" + std::to_string(p.int_min) + ")");
+        p.min = static_cast<double>(p.int_min);
+        p.max = static_cast<double>(p.int_max);
         p.integer = true;
       } else {
         p.min = lo.as_double();
@@ -194,10 +198,15 @@ ParameterValue draw(const ParameterDef& p, std::mt19937_64& engine) {
       }
       return p.values.back();
     }
-    case Distribution::int_uniform:
-      return static_cast<std::int64_t>(p.min) +
-             std::min(static_cast<std::int64_t>(p.max - p.min),
-                      static_cast<std::int64_t>(u * (p.max - p.min + 1)));
+    case Distribution::int_uniform: {
+      // In uint64: the span of [INT64_MIN, INT64_MAX] does not fit in an int64 (nor, exactly,
+      // in a double), and u < 1 keeps u * (span + 1) below 2^64.
+      const std::uint64_t span =
+          static_cast<std::uint64_t>(p.int_max) - static_cast<std::uint64_t>(p.int_min);
+      const auto offset = std::min(
+          span, static_cast<std::uint64_t>(u * (static_cast<double>(span) + 1.0)));
+      return static_cast<std::int64_t>(static_cast<std::uint64_t>(p.int_min) + offset);
+    }
     case Distribution::uniform: return p.min + u * (p.max - p.min);
     case Distribution::q_uniform: return quantize(p.min + u * (p.max - p.min));
     case Distribution::log_uniform: return std::exp(p.min + u * (p.max - p.min));

@@ -113,6 +113,22 @@ TEST(SweepSpec, RandomSearchDrawsWithinBoundsAndTheSeedReproducesIt) {
   EXPECT_NE(to_string(other.trials[0].parameters), to_string(a.trials[0].parameters));
 }
 
+TEST(SweepSpec, IntegerBoundsDrawExactlyEvenWhereADoubleCannotHoldThem) {
+  // 2^53 + 1 has no double; the whole int64 range is wider than an int64 can count.
+  const std::string head =
+      "method: random\nmetric: {name: loss}\nrun_cap: 20\nparameters:\n"
+      "  hidden: {value: 8}\n"
+      "  exact: {min: 9007199254740993, max: 9007199254740993}\n"
+      "  wide: {min: -9223372036854775808, max: 9223372036854775807}";
+  const SweepSpec s = parse_sweep(sweep(head), "s.yaml");
+  std::set<std::int64_t> wide;
+  for (const auto& trial : s.trials) {
+    EXPECT_EQ(std::get<std::int64_t>(trial.parameters.at("exact")), 9007199254740993);
+    wide.insert(std::get<std::int64_t>(trial.parameters.at("wide")));
+  }
+  EXPECT_GT(wide.size(), 15u);
+}
+
 TEST(SweepSpec, AnUnknownKeyIsNamedWithItsLine) {
   const std::string m = thrown_message<FormatError>(
       [] { parse_sweep(sweep(kGrid + "\nprogram: train.py"), "s.yaml"); });
