@@ -252,6 +252,44 @@ TEST(TrialSpec, AModelFileHasNoParameters) {
                   {"m.yaml:3:", "refers to a parameter, but only sweep files have parameters"});
 }
 
+TEST(TrialSpec, AbsurdLayerSizesAreFileErrorsNamingTheKey) {
+  auto model = [](const std::string& layer) {
+    return "model:\n  layers:\n    - Flatten\n    - " + layer + "\n  loss: mse\n";
+  };
+  expect_contains(thrown_message<FormatError>([&] {
+                    parse_trial_spec(model("{type: Dense, units: 9000000000000000000}"), "m.yaml");
+                  }),
+                  {"m.yaml:4:", "model.layers[1].units", "expected an integer up to 65536"});
+  expect_contains(thrown_message<FormatError>([&] {
+                    parse_trial_spec(model("{type: Reshape, target_shape: [4294967296, 4294967296]}"),
+                                     "m.yaml");
+                  }),
+                  {"m.yaml:4:", "model.layers[1].target_shape", "product is at most 268435456"});
+  expect_contains(thrown_message<FormatError>([&] {
+                    parse_trial_spec(model("{type: Reshape, target_shape: [28, 28, 1]}\n"
+                                           "    - {type: Conv2D, filters: 4, kernel_size: 100000}"),
+                                     "m.yaml");
+                  }),
+                  {"m.yaml:5:", "model.layers[2].kernel_size", "positive integers up to 256"});
+}
+
+TEST(TrialSpec, AReshapeTargetMayInferOneExtent) {
+  const TrialSpec t = parse_trial_spec(
+      "model:\n  layers:\n    - {type: Reshape, target_shape: [-1, 28, 1]}\n"
+      "    - {type: Conv2D, filters: 2, kernel_size: 3}\n  loss: mse\n",
+      "m.yaml");
+  EXPECT_EQ(t.layers[0].description, "Reshape(target_shape=(-1, 28, 1))");
+}
+
+TEST(TrialSpec, ANegativeInputExtentIsReportedAgainstTheLayer) {
+  expect_contains(thrown_message<FormatError>([] {
+                    parse_trial_spec(
+                        "model:\n  layers:\n    - {type: Input, shape: [-1, 28]}\n  loss: mse\n",
+                        "m.yaml");
+                  }),
+                  {"m.yaml:3:", "model.layers[0]", "expected a non-negative extent", "got -1"});
+}
+
 TEST(TrialSpec, ResultNamesFollowValidationAndTestData) {
   const TrialSpec t = parse_trial_spec(
       "model:\n  layers: [Flatten, {type: Dense, units: 10, activation: softmax}]\n"

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cctype>
 #include <limits>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "tabula/core/errors.hpp"
 #include "tabula/nn/layers/activation_layer.hpp"
@@ -23,6 +26,13 @@ namespace {
 
 constexpr std::int64_t kMaxInt = std::numeric_limits<std::int64_t>::max();
 
+// Bounds on the sizes a file may give a layer, far above anything trained on Fashion-MNIST:
+// within them every size a layer computes (weights, outputs) fits in int64, which the layers
+// themselves do not check, so a typo like `units: 9e18` is a file error and not an overflow.
+constexpr std::int64_t kMaxUnits = std::int64_t{1} << 16;            // units, filters
+constexpr std::int64_t kMaxWindow = 256;                             // kernel, pool, stride
+constexpr std::int64_t kMaxSampleElements = std::int64_t{1} << 28;   // after any layer
+
 std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
@@ -38,8 +48,39 @@ std::string without_location(const std::string& message) {
 std::pair<std::int64_t, std::int64_t> pair_of(const SpecNode& node) {
   const auto v = node.as_int_list(2);
   for (auto x : v)
-    if (x <= 0) node.fail("positive integers");
+    if (x <= 0 || x > kMaxWindow) node.fail("positive integers up to " + std::to_string(kMaxWindow));
   return {v[0], v[1]};
+}
+
+// An integer the layer checks for itself, except that it may not be absurdly large.
+std::int64_t size_at_most(const SpecNode& node, std::int64_t max) {
+  const std::int64_t v = node.as_int();
+  if (v > max) node.fail("an integer up to " + std::to_string(max));
+  return v;
+}
+
+// The elements of a sample of `dims` (those > 0; Reshape infers a -1), or nothing above
+// kMaxSampleElements.
+std::optional<std::int64_t> sample_elements(const std::vector<std::int64_t>& dims) {
+  std::int64_t n = 1;
+  for (auto d : dims)
+    if (d > 0 && (d > kMaxSampleElements || (n *= d) > kMaxSampleElements)) return std::nullopt;
+  return n;
+}
+
+// `shape` or `target_shape`, with the element count bounded; the layer checks the extents.
+std::vector<std::int64_t> extents_of(const SpecNode& node) {
+  auto dims = node.as_int_list();
+  if (!sample_elements(dims))
+    node.fail("extents whose product is at most " + std::to_string(kMaxSampleElements));
+  return dims;
+}
+
+// "(28, 28, 1)", as Shape::str() writes it, for extents that may not make a Shape (a -1).
+std::string extents_text(const std::vector<std::int64_t>& dims) {
+  std::string s = "(";
+  for (std::size_t i = 0; i < dims.size(); ++i) s += (i ? ", " : "") + std::to_string(dims[i]);
+  return s + (dims.size() == 1 ? ",)" : ")");
 }
 
 // Builds the description "Dense(units=128, activation=relu)" as the fields are read.
@@ -88,10 +129,10 @@ LayerSpec read_layer(const SpecNode& node) {
 
   if (t == "input") {
     node.expect_map({"type", "name", "shape"});
-    const Shape shape(node.at("shape").as_int_list());
+    const auto shape = extents_of(node.at("shape"));
     spec.type = "Input";
-    spec.description = "Input(shape=" + shape.str() + ")";
-    spec.make = [shape, name] { return layers::Input(shape, name); };
+    spec.description = "Input(shape=" + extents_text(shape) + ")";
+    spec.make = [shape, name] { return layers::Input(Shape(shape), name); };
   } else if (t == "flatten") {
     node.expect_map({"type", "name"});
     spec.type = "Flatten";
@@ -99,14 +140,14 @@ LayerSpec read_layer(const SpecNode& node) {
     spec.make = [name] { return layers::Flatten(name); };
   } else if (t == "reshape") {
     node.expect_map({"type", "name", "target_shape"});
-    const auto target = node.at("target_shape").as_int_list();
+    const auto target = extents_of(node.at("target_shape"));
     spec.type = "Reshape";
-    spec.description = "Reshape(target_shape=" + Shape(target).str() + ")";
+    spec.description = "Reshape(target_shape=" + extents_text(target) + ")";
     spec.make = [target, name] { return layers::Reshape(target, name); };
   } else if (t == "dense") {
     node.expect_map({"type", "name", "units", "activation", "use_bias"});
     Described d("Dense");
-    const auto units = d.add("units", node.at("units").as_int());
+    const auto units = d.add("units", size_at_most(node.at("units"), kMaxUnits));
     const auto activation = d.add("activation", opt_string("activation", "linear"));
     const bool use_bias = opt_bool("use_bias", true);
     spec.type = "Dense";
@@ -129,7 +170,7 @@ LayerSpec read_layer(const SpecNode& node) {
     node.expect_map({"type", "name", "filters", "kernel_size", "strides", "padding", "activation",
                      "use_bias"});
     Described d("Conv2D");
-    const auto filters = d.add("filters", node.at("filters").as_int());
+    const auto filters = d.add("filters", size_at_most(node.at("filters"), kMaxUnits));
     const auto kernel = pair_of(node.at("kernel_size"));
     d.append("kernel_size=(" + std::to_string(kernel.first) + ", " + std::to_string(kernel.second) + ")");
     const auto strides = node.has("strides") ? pair_of(node.at("strides")) : std::pair<std::int64_t, std::int64_t>{1, 1};
@@ -171,7 +212,7 @@ LayerSpec read_layer(const SpecNode& node) {
     node.expect_map({"type", "name", "units", "return_sequences", "activation",
                      "recurrent_activation", "use_bias", "unit_forget_bias"});
     Described d("LSTM");
-    const auto units = d.add("units", node.at("units").as_int());
+    const auto units = d.add("units", size_at_most(node.at("units"), kMaxUnits));
     layers::LSTMOptions o;
     o.return_sequences = d.add("return_sequences", opt_bool("return_sequences", false));
     o.activation = opt_string("activation", o.activation);
@@ -294,6 +335,10 @@ void check_by_building(const TrialSpec& spec, const SpecNode& root) {
         items[i].fail_message("does not fit its input (Fashion-MNIST's images are (28, 28)): " +
                               without_location(e.what()));
       }
+      // Bounds the next layer's input, as the file's bounds do its arguments.
+      if (!sample_elements(shape.dims()))
+        items[i].fail_message("gives samples of " + shape.str() + ": expected at most " +
+                              std::to_string(kMaxSampleElements) + " elements");
     }
     layers.clear();
     std::vector<Layer> fresh;
