@@ -7,7 +7,9 @@
 #include <set>
 
 #include "support/expect_error.hpp"
+#include "support/process_memory.hpp"
 #include "tabula/core/errors.hpp"
+#include "tabula/memory/process_memory.hpp"
 
 namespace tabula::experiment {
 namespace {
@@ -288,6 +290,18 @@ TEST(TrialSpec, ANegativeInputExtentIsReportedAgainstTheLayer) {
                         "m.yaml");
                   }),
                   {"m.yaml:3:", "model.layers[0]", "expected a non-negative extent", "got -1"});
+}
+
+TEST(TrialSpec, CheckingAModelLargerThanTheCheckMayHoldDoesNotBuildItInFull) {
+  // 200 MiB of weights, and as much again for each of gradients and Adam's two slots: the check
+  // stops at 256 MiB; the trial itself would report OutOfMemory if its limit were too small.
+  const std::size_t before = process_memory().peak_rss;
+  const TrialSpec t = parse_trial_spec(
+      "model:\n  layers: [Flatten, {type: Dense, units: 65536}]\n  loss: mse\n", "m.yaml");
+  EXPECT_EQ(t.layers.size(), 2u);
+  if (!testing::under_sanitizer()) {
+    EXPECT_LT(process_memory().peak_rss - before, 400 * testing::kMiB);
+  }
 }
 
 TEST(TrialSpec, ResultNamesFollowValidationAndTestData) {

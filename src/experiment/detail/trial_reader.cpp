@@ -33,6 +33,10 @@ constexpr std::int64_t kMaxUnits = std::int64_t{1} << 16;            // units, f
 constexpr std::int64_t kMaxWindow = 256;                             // kernel, pool, stride
 constexpr std::int64_t kMaxSampleElements = std::int64_t{1} << 28;   // after any layer
 
+// Reading a file must not cost what training its model does: the check by building holds at
+// most this much, and a larger model is checked up to the layer that does not fit in it.
+constexpr std::size_t kMaxCheckBytes = std::size_t{256} << 20;
+
 std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
@@ -308,7 +312,9 @@ FitSpec read_fit(const SpecNode& node) {
 // limit is not a file error: that trial will fail with OutOfMemory when it runs.
 void check_by_building(const TrialSpec& spec, const SpecNode& root) {
   const SpecNode model = root.at("model");
-  Session scratch({.device = Device::cpu(), .memory_limit = spec.memory_limit, .name = "check"});
+  const std::size_t limit =
+      spec.memory_limit == 0 ? kMaxCheckBytes : std::min(spec.memory_limit, kMaxCheckBytes);
+  Session scratch({.device = Device::cpu(), .memory_limit = limit, .name = "check"});
   SessionScope use(scratch);
   std::vector<Layer> layers;
   const std::vector<SpecNode> items = model.at("layers").items();
