@@ -10,6 +10,7 @@
 #include "experiment/detail/spec_node.hpp"
 #include "experiment/detail/trial_reader.hpp"
 #include "tabula/core/errors.hpp"
+#include "tabula/session/session.hpp"
 
 namespace tabula::experiment {
 
@@ -221,6 +222,15 @@ ParameterValue draw(const ParameterDef& p, std::mt19937_64& engine) {
   return p.values.empty() ? ParameterValue(0.0) : p.values[0];
 }
 
+// The most trials a sweep may plan. Each is read and checked before any runs, so the plan's
+// cost grows with it; at seconds to minutes a trial, this many already take days.
+constexpr std::int64_t kMaxTrials = 10000;
+
+// How many of a sweep's trials are built and compiled while it is read (every trial's layers
+// and optimizer are made): enough for the shapes of a usual grid, and bounded, since each
+// build costs what its model's weights do.
+constexpr std::size_t kBuiltTrials = 16;
+
 std::uint64_t splitmix64(std::uint64_t x) {
   x += 0x9e3779b97f4a7c15ull;
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -236,7 +246,9 @@ std::vector<Parameters> plan_grid(const std::vector<ParameterDef>& defs, const S
           "grid search takes 'value' or 'values'; this parameter has a distribution: list "
           "its values, or use method: random");
     count *= p.values.size();
-    if (count > 1000000) root.at("parameters").fail_message("the grid has more than 1000000 trials");
+    if (count > static_cast<std::size_t>(kMaxTrials))
+      root.at("parameters").fail_message("the grid has more than " + std::to_string(kMaxTrials) +
+                                         " trials");
   }
   std::vector<Parameters> out;
   out.reserve(count);
@@ -283,7 +295,7 @@ SweepSpec parse_sweep(const std::string& text, const std::string& source) {
     sweep.metric.maximize = goal == "maximize";
   }
 
-  if (root.has("run_cap")) sweep.run_cap = root.at("run_cap").as_int(1, 1000000);
+  if (root.has("run_cap")) sweep.run_cap = root.at("run_cap").as_int(1, kMaxTrials);
   if (sweep.method == "random" && !sweep.run_cap)
     root.fail_message("run_cap is required with method: random (how many trials to draw)");
   if (root.has("seed")) sweep.seed = static_cast<std::uint64_t>(root.at("seed").as_int(0, INT64_MAX));
@@ -314,6 +326,7 @@ SweepSpec parse_sweep(const std::string& text, const std::string& source) {
     }
   }
 
+  Session scratch({.device = Device::cpu(), .name = "check"});  // for the trials only made
   for (std::size_t i = 0; i < planned.size(); ++i) {
     PlannedTrial trial;
     trial.index = static_cast<int>(i);
@@ -321,7 +334,9 @@ SweepSpec parse_sweep(const std::string& text, const std::string& source) {
     const detail::SpecContext context{source, &trial.parameters};
     const SpecNode trial_root = SpecNode::root(document, context);
     try {
-      trial.spec = detail::read_trial(trial_root);
+      trial.spec = detail::read_trial(
+          trial_root, i < kBuiltTrials ? detail::TrialCheck::build : detail::TrialCheck::make,
+          &scratch);
     } catch (const FormatError& e) {
       if (trial.parameters.empty()) throw;
       throw FormatError(std::string(e.what()) + " (in trial " + std::to_string(i) + ": " +

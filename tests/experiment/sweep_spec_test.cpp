@@ -131,6 +131,30 @@ TEST(SweepSpec, IntegerBoundsDrawExactlyEvenWhereADoubleCannotHoldThem) {
   EXPECT_GT(wide.size(), 15u);
 }
 
+TEST(SweepSpec, ATrialBeyondThoseBuiltStillHasItsLayersChecked) {
+  std::string values;
+  for (int i = 0; i < 40; ++i) values += std::to_string(8 + i) + ", ";
+  const std::string head = "method: grid\nmetric: {name: loss}\nparameters:\n"
+                           "  hidden: {values: [" + values + "0]}";
+  expect_contains(thrown_message<FormatError>([&] { parse_sweep(sweep(head), "s.yaml"); }),
+                  {"s.yaml:8:", "model.layers[1]", "Dense units", "trial 40: hidden=0"});
+}
+
+TEST(SweepSpec, MoreThanTenThousandTrialsAreRefusedBeforeAnyIsRead) {
+  expect_contains(thrown_message<FormatError>([] {
+                    parse_sweep(sweep("method: random\nmetric: {name: loss}\nrun_cap: 10001\n"
+                                      "parameters:\n  hidden: {min: 8, max: 16}"),
+                                "s.yaml");
+                  }),
+                  {"s.yaml:3:", "run_cap", "expected an integer in [1, 10000]", "got '10001'"});
+  std::string values;
+  for (int i = 0; i < 101; ++i) values += std::to_string(i + 1) + (i < 100 ? ", " : "");
+  const std::string grid = "method: grid\nmetric: {name: loss}\nparameters:\n"
+                           "  hidden: {values: [" + values + "]}\n  lr: {values: [" + values + "]}";
+  expect_contains(thrown_message<FormatError>([&] { parse_sweep(sweep(grid), "s.yaml"); }),
+                  {"parameters", "the grid has more than 10000 trials"});
+}
+
 TEST(SweepSpec, AnUnknownKeyIsNamedWithItsLine) {
   const std::string m = thrown_message<FormatError>(
       [] { parse_sweep(sweep(kGrid + "\nprogram: train.py"), "s.yaml"); });

@@ -308,13 +308,18 @@ FitSpec read_fit(const SpecNode& node) {
 }
 
 // Makes the model once in a scratch session limited like the trial, so that what the layers,
-// the optimizer and compile refuse is reported against the file. A model too large for its
-// limit is not a file error: that trial will fail with OutOfMemory when it runs.
-void check_by_building(const TrialSpec& spec, const SpecNode& root) {
+// the optimizer and (with `build`) compile refuse is reported against the file. A model too
+// large for its limit is not a file error: that trial will fail with OutOfMemory when it runs.
+void check_by_building(const TrialSpec& spec, const SpecNode& root, TrialCheck check,
+                       Session* shared) {
   const SpecNode model = root.at("model");
   const std::size_t limit =
       spec.memory_limit == 0 ? kMaxCheckBytes : std::min(spec.memory_limit, kMaxCheckBytes);
-  Session scratch({.device = Device::cpu(), .memory_limit = limit, .name = "check"});
+  std::optional<Session> own;
+  Session& scratch = check == TrialCheck::make && shared != nullptr
+                         ? *shared
+                         : own.emplace(SessionOptions{
+                               .device = Device::cpu(), .memory_limit = limit, .name = "check"});
   SessionScope use(scratch);
   std::vector<Layer> layers;
   const std::vector<SpecNode> items = model.at("layers").items();
@@ -331,33 +336,35 @@ void check_by_building(const TrialSpec& spec, const SpecNode& root) {
   } catch (const InvalidArgument& e) {
     model.at("optimizer").fail_message(without_location(e.what()));
   }
-  try {
-    // Layer by layer first, so that a shape that does not fit names its layer's line.
-    Shape shape{28, 28};  // Fashion-MNIST's per-sample shape
-    for (std::size_t i = 0; i < layers.size(); ++i) {
-      try {
-        shape = layers[i]->build(shape);
-      } catch (const InvalidArgument& e) {
-        items[i].fail_message("does not fit its input (Fashion-MNIST's images are (28, 28)): " +
-                              without_location(e.what()));
-      }
-      // Bounds the next layer's input, as the file's bounds do its arguments.
-      if (!sample_elements(shape.dims()))
-        items[i].fail_message("gives samples of " + shape.str() + ": expected at most " +
-                              std::to_string(kMaxSampleElements) + " elements");
-    }
-    layers.clear();
-    std::vector<Layer> fresh;
-    for (const LayerSpec& l : spec.layers) fresh.push_back(l.make());
-    Sequential m(std::move(fresh));
-    m.build({28, 28});
+  if (check == TrialCheck::build) {
     try {
-      m.compile(optimizer, spec.loss, spec.metrics);
-    } catch (const InvalidArgument& e) {
-      model.at("loss").fail_message(without_location(e.what()));
+      // Layer by layer first, so that a shape that does not fit names its layer's line.
+      Shape shape{28, 28};  // Fashion-MNIST's per-sample shape
+      for (std::size_t i = 0; i < layers.size(); ++i) {
+        try {
+          shape = layers[i]->build(shape);
+        } catch (const InvalidArgument& e) {
+          items[i].fail_message("does not fit its input (Fashion-MNIST's images are (28, 28)): " +
+                                without_location(e.what()));
+        }
+        // Bounds the next layer's input, as the file's bounds do its arguments.
+        if (!sample_elements(shape.dims()))
+          items[i].fail_message("gives samples of " + shape.str() + ": expected at most " +
+                                std::to_string(kMaxSampleElements) + " elements");
+      }
+      layers.clear();
+      std::vector<Layer> fresh;
+      for (const LayerSpec& l : spec.layers) fresh.push_back(l.make());
+      Sequential m(std::move(fresh));
+      m.build({28, 28});
+      try {
+        m.compile(optimizer, spec.loss, spec.metrics);
+      } catch (const InvalidArgument& e) {
+        model.at("loss").fail_message(without_location(e.what()));
+      }
+    } catch (const OutOfMemory&) {
+      // Too large for the trial's limit: recorded as that trial's failure when it runs.
     }
-  } catch (const OutOfMemory&) {
-    // Too large for the trial's limit: recorded as that trial's failure when it runs.
   }
   if (spec.fit.early_stopping_monitor) {
     const auto names = spec.result_names();
@@ -375,7 +382,7 @@ void check_by_building(const TrialSpec& spec, const SpecNode& root) {
 
 }  // namespace
 
-TrialSpec read_trial(const SpecNode& root) {
+TrialSpec read_trial(const SpecNode& root, TrialCheck check, Session* scratch) {
   TrialSpec spec;
   const SpecNode model = root.at("model");
   model.expect_map({"layers", "optimizer", "loss", "metrics"});
@@ -393,7 +400,7 @@ TrialSpec read_trial(const SpecNode& root) {
   if (spec.fit.validation_split * static_cast<double>(spec.data.train_samples) >=
       static_cast<double>(spec.data.train_samples) - 1)
     root.at("fit").at("validation_split").fail("a split that leaves training samples");
-  check_by_building(spec, root);
+  check_by_building(spec, root, check, scratch);
   return spec;
 }
 
