@@ -269,7 +269,7 @@ std::vector<Parameters> plan_grid(const std::vector<ParameterDef>& defs, const S
 
 SweepSpec parse_sweep(const std::string& text, const std::string& source) {
   const YAML::Node document = detail::parse_yaml(text, source);
-  const detail::SpecContext file_context{source, nullptr};
+  const detail::SpecContext file_context{source, nullptr, /*sweep_keys=*/true};
   const SpecNode root = SpecNode::root(document, file_context);
   std::vector<std::string_view> keys(detail::kTrialKeys);
   for (std::string_view k : {"name", "description", "method", "metric", "parameters", "run_cap",

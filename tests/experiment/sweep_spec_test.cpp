@@ -254,6 +254,14 @@ TEST(SweepSpec, TextLikeAReferenceToNoValidNameStaysText) {
   EXPECT_EQ(s.name, "run-${not a name}-${}");
 }
 
+TEST(SweepSpec, AReferenceInTheSweepsOwnKeysSaysThoseTakeNoParameters) {
+  expect_contains(thrown_message<FormatError>([] {
+                    parse_sweep(sweep(kGrid + "\ndescription: width ${hidden}"), "s.yaml");
+                  }),
+                  {"s.yaml:6:", "description", "'${hidden}' refers to a parameter",
+                   "the sweep's own keys take none"});
+}
+
 TEST(SweepSpec, SizesReadWithTheirUnits) {
   const std::string head = "method: grid\nmetric: {name: loss}\nmemory_tolerance: 1.5 MiB\n"
                            "memory_limit: ${limit}\nparameters:\n"

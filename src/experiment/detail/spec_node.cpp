@@ -103,8 +103,10 @@ std::optional<ParameterValue> SpecNode::reference() const {
   const auto name = reference_name(node_.Scalar());
   if (!name) return std::nullopt;
   if (context_->parameters == nullptr)
-    fail_message("'" + node_.Scalar() +
-                 "' refers to a parameter, but only sweep files have parameters");
+    fail_message("'" + node_.Scalar() + "' refers to a parameter, but " +
+                 (context_->sweep_keys
+                      ? "the sweep's own keys take none (only model, data, fit and memory_limit do)"
+                      : "only sweep files have parameters"));
   const auto it = context_->parameters->find(*name);
   if (it == context_->parameters->end()) {
     std::string known;

@@ -17,10 +17,12 @@
 namespace tabula::experiment::detail {
 
 /// What every node of one document shares: the file's name and the trial's parameters (null
-/// in a model file, where references are errors).
+/// in a model file, where references are errors, and for a sweep's own keys, read before any
+/// trial has values).
 struct SpecContext {
   std::string source;
   const Parameters* parameters = nullptr;
+  bool sweep_keys = false;  ///< the sweep's own keys: says so when one refers to a parameter
 };
 
 /// Not thread-safe; a view: the context must outlive it.
