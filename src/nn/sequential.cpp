@@ -33,12 +33,15 @@ SequentialImpl::SequentialImpl(std::vector<Layer> layers, std::string name)
 SequentialImpl::~SequentialImpl() { core_->untrack(*this); }
 
 LiveObject SequentialImpl::describe() const {
-  std::size_t bytes = 0;
-  if (!stale_.load(std::memory_order_acquire)) {
-    for (Parameter* p : parameters()) bytes += p->value.nbytes();
-  }
+  const std::size_t bytes = stale_.load(std::memory_order_acquire) ? 0 : weight_bytes_.load();
   return LiveObject{name_, "model", Category::weights, bytes, weak_from_this().use_count(),
                     core_->options().device};
+}
+
+void SequentialImpl::refresh_weight_bytes() {
+  std::size_t bytes = 0;
+  for (Parameter* p : parameters()) bytes += p->value.nbytes();
+  weight_bytes_.store(bytes);
 }
 
 void SequentialImpl::ensure_live() const {
@@ -212,6 +215,7 @@ void Sequential::add(Layer layer) {
     m.built_ = true;
   }
   m.layers_.push_back(std::move(layer));
+  m.refresh_weight_bytes();
   // New weights need gradients and optimizer state: compile again.
   m.compiled_ = false;
 }
@@ -231,6 +235,7 @@ void Sequential::build(const Shape& input_shape) {
   for (Layer& layer : m.layers_) shape = layer->build(shape);
   m.input_shape_ = input_shape;
   m.built_ = true;
+  m.refresh_weight_bytes();
   current_session().core().with_rng([&](RandomGenerator& rng) { initialize_layers(m, rng); });
   if (m.loss_) compile(m.optimizer_, m.loss_->name(), m.metric_names_);
 }

@@ -41,10 +41,15 @@ class SequentialImpl final : public Tracked, public std::enable_shared_from_this
   bool fused_output_ = false;
 
   std::vector<Parameter*> parameters() const;
+  /// Recounts the bytes `describe()` reports; called by whatever changes the layers.
+  void refresh_weight_bytes();
 
  private:
   std::shared_ptr<SessionCore> core_;
   std::atomic<bool> stale_{false};
+  // What describe() reports: another thread lists live objects while this one builds the
+  // model, so the registry must not walk the layers.
+  std::atomic<std::size_t> weight_bytes_{0};
 };
 
 }  // namespace tabula::detail
