@@ -32,7 +32,8 @@ ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 TSAN_ENV := OPENBLAS_NUM_THREADS=1 \
             TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/scripts/tsan.supp
 
-.PHONY: all deps build test asan install-check demo tsan bench fuzz clean help
+.PHONY: all deps build test asan install-check demo tsan tsan-configure tsan-check check bench fuzz \
+        clean help
 
 all: build
 
@@ -42,7 +43,9 @@ help:
 	@echo "make test           deps, build, tests, ASan+UBSan tests ($(ASAN_BUILD_DIR)/), install-check"
 	@echo "make demo           deps, build, run the tabula demo sweep (report in $(BUILD_DIR)/demo/)"
 	@echo "make asan           ASan+UBSan Debug build and tests in $(ASAN_BUILD_DIR)/"
+	@echo "make check          make test, then make tsan-check (what CI runs)"
 	@echo "make tsan           TSan build and tests in $(TSAN_BUILD_DIR)/"
+	@echo "make tsan-check     TSan run of the threaded suites: $(TSAN_CHECK_SUITES)"
 	@echo "make bench          Release build in $(BENCH_BUILD_DIR)/, run every *_bench"
 	@echo "make install-check  install $(BUILD_DIR) and build/run examples/find_package against it"
 	@echo "make fuzz           clang libFuzzer build in $(FUZZ_BUILD_DIR)/, each reader's fuzzer for" \
@@ -80,11 +83,28 @@ install-check: build
 demo: build
 	$(BUILD_DIR)/tabula demo --out $(BUILD_DIR)/demo
 
-tsan: deps
-	$(CMAKE) -S . -B $(TSAN_BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTABULA_SANITIZE=thread \
-	  -DTABULA_BUILD_EXAMPLES=OFF -DTABULA_BUILD_BENCHMARKS=OFF $(CMAKE_ARGS)
+tsan: tsan-configure
 	$(CMAKE) --build $(TSAN_BUILD_DIR) -j$(JOBS)
 	$(TSAN_ENV) $(CTEST) --test-dir $(TSAN_BUILD_DIR) --output-on-failure -j$(JOBS)
+
+tsan-configure: deps
+	$(CMAKE) -S . -B $(TSAN_BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTABULA_SANITIZE=thread \
+	  -DTABULA_BUILD_EXAMPLES=OFF -DTABULA_BUILD_BENCHMARKS=OFF $(CMAKE_ARGS)
+
+# The suites where threads meet, under TSan: sessions, the memory system, and the reliability
+# tests (four trainers beside a reader of every figure, a clear racing a user of the session).
+# The whole suite under TSan (`make tsan`) takes ~10 min of tests on 2 cores; this, ~2.
+TSAN_CHECK_SUITES := reliability session memory
+tsan-check: tsan-configure
+	$(CMAKE) --build $(TSAN_BUILD_DIR) -j$(JOBS) \
+	  --target $(foreach s,$(TSAN_CHECK_SUITES),tabula_$(s)_tests)
+	$(TSAN_ENV) $(CTEST) --test-dir $(TSAN_BUILD_DIR) --output-on-failure -j$(JOBS) \
+	  -L '^($(subst $(eval) ,|,$(TSAN_CHECK_SUITES)))$$'
+
+# Everything CI checks: make test (plain, ASan+UBSan with the fuzz-corpus replay, install),
+# then the threaded suites under TSan.
+check: test
+	$(MAKE) --no-print-directory tsan-check
 
 # `make bench`: the Google Benchmark programs, then bench/run_train_bench.py, which runs
 # train_bench and memory_bench beside their Keras/TF and PyTorch peers. The peers' Python is a
