@@ -124,140 +124,113 @@ void expect_clear_returns_everything_and_work_resumes(Session& session, const Mo
   EXPECT_NO_THROW(fit_one_step(again, batch)) << where;
 }
 
+// What an operation runs on: a fresh session (current while the scene lives) holding a batch,
+// and the model the scene's `prepare` made, if any.
+struct Scene {
+  Scene(AllocationFaults& faults, const ModelKind& kind, const char* name)
+      : session(faults.session_options({.name = name, .seed = kSeed})),
+        use(session),
+        batch(make_batch(kind)) {}
+  Session session;
+  SessionScope use;
+  Batch batch;
+  Sequential model;
+};
+
+// Fault injection for one operation. A reference scene counts the allocations N the operation
+// makes (`reference` then records what it computed); then, for each k in 1..N, a fresh scene
+// refuses allocation k and every later one: the operation must throw OutOfMemory, leave the
+// session's figures as they were, pass `after_refusal` (which also retries with memory back),
+// and clearing must give everything back for the same work to succeed. Returns N.
+template <typename Prepare, typename Operation, typename Reference, typename AfterRefusal>
+std::size_t refuse_each_allocation(const ModelKind& kind, const std::string& what,
+                                   Prepare prepare, Operation operation, Reference reference,
+                                   AfterRefusal after_refusal) {
+  AllocationFaults faults;
+  std::size_t n = 0;
+  {
+    Scene scene(faults, kind, "reference");
+    prepare(scene);
+    const std::size_t start = faults.count();
+    operation(scene);
+    n = faults.count() - start;
+    reference(scene);
+  }
+  EXPECT_GT(n, 0u) << what << " allocates nothing?";
+  std::printf("[ %s ] %s: %zu allocations, each refused in turn\n", kind.name.c_str(),
+              what.c_str(), n);
+  for (std::size_t k = 1; k <= n; ++k) {
+    const std::string where = kind.name + ", " + what + ": allocation " + std::to_string(k) +
+                              " of " + std::to_string(n) + " refused";
+    Scene scene(faults, kind, "faulty");
+    prepare(scene);
+    const Figures before = figures_of(scene.session);
+    faults.fail_from_next(k);
+    EXPECT_THROW(operation(scene), OutOfMemory) << where;
+    faults.disarm();
+    const Figures after = figures_of(scene.session);
+    EXPECT_EQ(after, before) << where << ": before " << describe(before) << ", after "
+                             << describe(after);
+    after_refusal(scene, where);
+    expect_clear_returns_everything_and_work_resumes(scene.session, kind, where);
+    if (::testing::Test::HasFailure()) break;  // one k's story is enough to read
+  }
+  return n;
+}
+
 class FaultInjection : public ::testing::TestWithParam<ModelKind> {};
 
 TEST_P(FaultInjection, EachAllocationOfATrainingStepMayFailAndTheModelIsLeftAsItWas) {
   const ModelKind& kind = GetParam();
-  AllocationFaults faults;
-
-  // The reference: how many allocations one step makes, and what it computes.
-  std::size_t n = 0;
   double reference_loss = 0;
-  std::vector<std::vector<float>> reference_after;
-  {
-    Session session(faults.session_options({.name = "reference", .seed = kSeed}));
-    SessionScope use(session);
-    Batch batch = make_batch(kind);
-    Sequential model = kind.make();
-    const std::size_t start = faults.count();
-    reference_loss = fit_one_step(model, batch);
-    n = faults.count() - start;
-    reference_after = weights_of(model);
-  }
-  ASSERT_GT(n, 0u) << "a fit step allocates its batch buffers";
-  std::printf("[ %s ] one training step: %zu allocations, each refused in turn\n",
-              kind.name.c_str(), n);
+  std::vector<std::vector<float>> initial, reference_after;
+  const std::size_t n = refuse_each_allocation(
+      kind, "one training step",
+      [&](Scene& s) {
+        s.model = kind.make();
+        initial = weights_of(s.model);
+      },
+      [&](Scene& s) { reference_loss = fit_one_step(s.model, s.batch); },
+      [&](Scene& s) { reference_after = weights_of(s.model); },
+      [&](Scene& s, const std::string& where) {
+        EXPECT_EQ(weights_of(s.model), initial) << where << ": the weights changed";
+        // Memory is back: the same step on the same model computes what the reference did.
+        EXPECT_EQ(fit_one_step(s.model, s.batch), reference_loss) << where;
+        EXPECT_EQ(weights_of(s.model), reference_after) << where;
+      });
   RecordProperty("allocations_per_step", static_cast<int>(n));
-
-  for (std::size_t k = 1; k <= n; ++k) {
-    const std::string where = kind.name + ": allocation " + std::to_string(k) + " of " +
-                              std::to_string(n) + " refused";
-    Session session(faults.session_options({.name = "faulty", .seed = kSeed}));
-    SessionScope use(session);
-    Batch batch = make_batch(kind);
-    Sequential model = kind.make();
-    const auto before = weights_of(model);
-    const Figures figures_before = figures_of(session);
-
-    faults.fail_from_next(k);
-    EXPECT_THROW(fit_one_step(model, batch), OutOfMemory) << where;
-    faults.disarm();
-
-    EXPECT_EQ(weights_of(model), before) << where << ": the weights changed";
-    const Figures figures_after = figures_of(session);
-    EXPECT_EQ(figures_after, figures_before)
-        << where << ": before " << describe(figures_before) << ", after "
-        << describe(figures_after);
-
-    // Memory is back: the same step on the same model computes what the reference did.
-    EXPECT_EQ(fit_one_step(model, batch), reference_loss) << where;
-    EXPECT_EQ(weights_of(model), reference_after) << where;
-
-    expect_clear_returns_everything_and_work_resumes(session, kind, where);
-    if (::testing::Test::HasFailure()) break;  // one k's story is enough to read
-  }
 }
 
 TEST_P(FaultInjection, EachAllocationOfBuildingAndCompilingMayFailAndTheSessionStaysUsable) {
   const ModelKind& kind = GetParam();
-  AllocationFaults faults;
-  std::size_t n = 0;
   double reference_loss = 0;
-  {
-    Session session(faults.session_options({.name = "reference", .seed = kSeed}));
-    SessionScope use(session);
-    Batch batch = make_batch(kind);
-    session.set_seed(kSeed);  // as the faulty runs start their second attempt
-    const std::size_t start = faults.count();
-    Sequential model = kind.make();
-    n = faults.count() - start;
-    reference_loss = fit_one_step(model, batch);
-  }
-  ASSERT_GT(n, 0u) << "building a model allocates its weights";
-  std::printf("[ %s ] building and compiling: %zu allocations, each refused in turn\n",
-              kind.name.c_str(), n);
-
-  for (std::size_t k = 1; k <= n; ++k) {
-    const std::string where = kind.name + ": allocation " + std::to_string(k) + " of " +
-                              std::to_string(n) + " of building and compiling refused";
-    Session session(faults.session_options({.name = "faulty", .seed = kSeed}));
-    SessionScope use(session);
-    Batch batch = make_batch(kind);
-    const Figures figures_before = figures_of(session);
-    faults.fail_from_next(k);
-    EXPECT_THROW(kind.make(), OutOfMemory) << where;
-    faults.disarm();
-    // The half-built model is gone with the exception: nothing of it stays allocated.
-    EXPECT_EQ(figures_of(session), figures_before) << where;
-
-    // The same model from the same seed, once memory is back, trains as the reference did.
-    session.set_seed(kSeed);
-    Sequential model = kind.make();
-    EXPECT_EQ(fit_one_step(model, batch), reference_loss) << where;
-    expect_clear_returns_everything_and_work_resumes(session, kind, where);
-    if (::testing::Test::HasFailure()) break;
-  }
+  refuse_each_allocation(
+      kind, "building and compiling",
+      [&](Scene& s) { s.session.set_seed(kSeed); },  // the retry below starts from it too
+      [&](Scene& s) { s.model = kind.make(); },  // a half-built model dies with the exception
+      [&](Scene& s) { reference_loss = fit_one_step(s.model, s.batch); },
+      [&](Scene& s, const std::string& where) {
+        // The same model from the same seed, once memory is back, trains as the reference did.
+        s.session.set_seed(kSeed);
+        s.model = kind.make();
+        EXPECT_EQ(fit_one_step(s.model, s.batch), reference_loss) << where;
+      });
 }
 
 // compile allocates gradients and optimizer state for a model that exists: when that fails,
 // the model must refuse to train (not train with half its state) until compiled again.
 TEST_P(FaultInjection, ACompileThatRunsOutOfMemoryLeavesAModelThatTrainsOnceCompiledAgain) {
   const ModelKind& kind = GetParam();
-  AllocationFaults faults;
-  std::size_t n = 0;
   double reference_loss = 0;
-  {
-    Session session(faults.session_options({.name = "reference", .seed = kSeed}));
-    SessionScope use(session);
-    Batch batch = make_batch(kind);
-    Sequential model = kind.build();
-    const std::size_t start = faults.count();
-    kind.compile(model);
-    n = faults.count() - start;
-    reference_loss = fit_one_step(model, batch);
-  }
-  ASSERT_GT(n, 0u) << "compiling allocates gradients and optimizer state";
-  std::printf("[ %s ] compiling a built model: %zu allocations, each refused in turn\n",
-              kind.name.c_str(), n);
-
-  for (std::size_t k = 1; k <= n; ++k) {
-    const std::string where = kind.name + ": allocation " + std::to_string(k) + " of " +
-                              std::to_string(n) + " of compile refused";
-    Session session(faults.session_options({.name = "faulty", .seed = kSeed}));
-    SessionScope use(session);
-    Batch batch = make_batch(kind);
-    Sequential model = kind.build();
-    const Figures figures_before = figures_of(session);
-    faults.fail_from_next(k);
-    EXPECT_THROW(kind.compile(model), OutOfMemory) << where;
-    faults.disarm();
-    EXPECT_EQ(figures_of(session), figures_before) << where << ": half a compile stays allocated";
-    EXPECT_THROW(fit_one_step(model, batch), InvalidArgument) << where;
-    kind.compile(model);
-    EXPECT_EQ(fit_one_step(model, batch), reference_loss) << where;
-    expect_clear_returns_everything_and_work_resumes(session, kind, where);
-    if (::testing::Test::HasFailure()) break;
-  }
+  refuse_each_allocation(
+      kind, "compiling a built model", [&](Scene& s) { s.model = kind.build(); },
+      [&](Scene& s) { kind.compile(s.model); },
+      [&](Scene& s) { reference_loss = fit_one_step(s.model, s.batch); },
+      [&](Scene& s, const std::string& where) {
+        EXPECT_THROW(fit_one_step(s.model, s.batch), InvalidArgument) << where;
+        kind.compile(s.model);
+        EXPECT_EQ(fit_one_step(s.model, s.batch), reference_loss) << where;
+      });
 }
 
 // save_weights writes from the weights' own memory and load_weights reads into it, so there
