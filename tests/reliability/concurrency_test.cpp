@@ -149,6 +149,7 @@ TEST(Concurrency, ClearingASessionWhileAnotherThreadUsesItsHandlesGivesThatThrea
       model.compile(optimizers::SGD(1e-2), "sparse_categorical_crossentropy");
     }
     std::atomic<int> calls{0};
+    std::atomic<bool> done{false};  // the user thread ended, whatever the reason
     std::string ended_with;
     std::thread user([&] {
       SessionScope use(session);
@@ -170,8 +171,9 @@ TEST(Concurrency, ClearingASessionWhileAnotherThreadUsesItsHandlesGivesThatThrea
       } catch (const std::exception& e) {
         ended_with = std::string("unexpected: ") + e.what();
       }
+      done.store(true);
     });
-    while (calls.load() < 3 + round) std::this_thread::yield();
+    while (calls.load() < 3 + round && !done.load()) std::this_thread::yield();
     session.clear();
     user.join();
     EXPECT_NE(ended_with.find("which was cleared"), std::string::npos)
