@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
+#include <utility>
 #include <vector>
 
 #include "backend/detail/device_copy.hpp"
@@ -14,11 +16,11 @@ namespace tabula {
 
 namespace {
 
-// The tensor's session, held against clearing while its buffer is read (see SessionUse).
-detail::SessionUses use_of(const Tensor& tensor) {
-  detail::SessionUses uses;
-  uses.hold(tensor);
-  return uses;
+// The tensor's session, held against clearing while its buffer is read (see SessionUse);
+// nothing for an empty handle. One session, so no container: tensor copies are frequent.
+std::optional<detail::SessionUse> use_of(const Tensor& tensor) {
+  if (!tensor.storage()) return std::nullopt;
+  return std::optional<detail::SessionUse>(std::in_place, tensor.storage()->owner());
 }
 
 }  // namespace
@@ -182,13 +184,13 @@ std::int64_t Tensor::checked_numel(DType expected) const {
 }
 
 void Tensor::copy_to_host(void* out, std::size_t bytes) const {
-  const detail::SessionUses in_use = use_of(*this);
+  const auto in_use = use_of(*this);
   const auto& impl = checked();
   detail::copy_bytes(out, Device::cpu(), impl.storage->data(), impl.storage->device(), bytes);
 }
 
 Tensor Tensor::astype(DType dtype) const {
-  const detail::SessionUses in_use = use_of(*this);
+  const auto in_use = use_of(*this);
   const auto& impl = checked();
   const std::size_t n = static_cast<std::size_t>(impl.shape.numel());
   const Device device = impl.storage->device();
@@ -208,7 +210,7 @@ Tensor Tensor::astype(DType dtype) const {
 }
 
 Tensor Tensor::to(Device device) const {
-  const detail::SessionUses in_use = use_of(*this);
+  const auto in_use = use_of(*this);
   const auto& impl = checked();
   if (impl.storage->device() == device) return *this;
   const std::size_t bytes = static_cast<std::size_t>(impl.shape.numel()) * size_of(impl.dtype);
@@ -220,7 +222,7 @@ Tensor Tensor::to(Device device) const {
 }
 
 Tensor Tensor::clone() const {
-  const detail::SessionUses in_use = use_of(*this);
+  const auto in_use = use_of(*this);
   const auto& impl = checked();
   const std::size_t bytes = static_cast<std::size_t>(impl.shape.numel()) * size_of(impl.dtype);
   const Device device = impl.storage->device();

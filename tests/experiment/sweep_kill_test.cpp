@@ -77,6 +77,12 @@ std::uint64_t kill_seed() {
   return (std::uint64_t{std::random_device{}()} << 32) ^ std::random_device{}();
 }
 
+// What a failure message says so that the same kills can be run again.
+std::string repeat_hint(std::uint64_t seed) {
+  return "seed " + std::to_string(seed) + " (TABULA_KILL_SEED=" + std::to_string(seed) +
+         " repeats it)";
+}
+
 // The tabula program started in a process group of its own, so that what it starts (a
 // trial's process) can still be found after it is killed; its output goes to `log`. Owns
 // the process: one still running at the end is killed with its whole group and reaped.
@@ -342,8 +348,7 @@ std::string run_and_kill(Launched& run, KillAt at, double duration, std::size_t 
 // that --resume completes the sweep with the earlier records untouched.
 TEST(SweepKilled, TwentyKillsAtRandomPointsLoseNoFinishedTrialAndResumeCompletesTheRest) {
   const std::uint64_t seed = kill_seed();
-  SCOPED_TRACE("seed " + std::to_string(seed) + " (TABULA_KILL_SEED=" + std::to_string(seed) +
-               " repeats it)");
+  SCOPED_TRACE(repeat_hint(seed));
   std::mt19937_64 random(seed);
   testing::TempDir dir("kill");
   const std::string log = dir.file("log");
@@ -501,8 +506,7 @@ std::string weights_problem(const ex::TrialSpec& spec, const std::string& path) 
 // there it never goes away.
 TEST(TrainKilled, TwentyKillsNeverLeaveAHalfWrittenWeightsFileUnderItsRealName) {
   const std::uint64_t seed = kill_seed();
-  SCOPED_TRACE("seed " + std::to_string(seed) + " (TABULA_KILL_SEED=" + std::to_string(seed) +
-               " repeats it)");
+  SCOPED_TRACE(repeat_hint(seed));
   std::mt19937_64 random(seed);
   testing::TempDir dir("kill");
   const std::string units = testing::under_sanitizer() ? "1024" : "4096";
