@@ -26,10 +26,10 @@ TRAIN_BENCH_WORKLOADS ?= mlp_small mlp_large cnn lstm
 
 ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
             UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-# One OpenBLAS thread under TSan: OpenBLAS (uninstrumented) spin-waits its workers, which TSan
-# slows ~10x more than the work itself (a CNN training test: 97 s vs. > 20 min on 2 cores), and
-# tabula's own threads are unaffected. scripts/tsan.supp covers a test that raises the count.
-TSAN_ENV := OPENBLAS_NUM_THREADS=1 \
+# Under TSan: no OpenBLAS threads (uninstrumented, they spin-wait, which TSan slowed ~10x more
+# than the work itself), and two threads in tabula's own pool, so that its hand-overs are
+# checked in every threaded suite. scripts/tsan.supp drops reports from inside OpenBLAS.
+TSAN_ENV := OPENBLAS_NUM_THREADS=1 TABULA_NUM_THREADS=2 \
             TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/scripts/tsan.supp
 
 .PHONY: all deps build test asan install-check demo tsan tsan-configure tsan-check check bench fuzz \
@@ -91,10 +91,11 @@ tsan-configure: deps
 	$(CMAKE) -S . -B $(TSAN_BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTABULA_SANITIZE=thread \
 	  -DTABULA_BUILD_EXAMPLES=OFF -DTABULA_BUILD_BENCHMARKS=OFF $(CMAKE_ARGS)
 
-# The suites where threads meet, under TSan: sessions, the memory system, and the reliability
-# tests (four trainers beside a reader of every figure, a clear racing a user of the session).
+# The suites where threads meet, under TSan: sessions, the memory system, the kernels' thread
+# pool, and the reliability tests (four trainers beside a reader of every figure, a clear
+# racing a user of the session).
 # The whole suite under TSan (`make tsan`) takes ~10 min of tests on 2 cores; this, ~2.
-TSAN_CHECK_SUITES := reliability session memory
+TSAN_CHECK_SUITES := reliability session memory backend
 tsan-check: tsan-configure
 	$(CMAKE) --build $(TSAN_BUILD_DIR) -j$(JOBS) \
 	  --target $(foreach s,$(TSAN_CHECK_SUITES),tabula_$(s)_tests)

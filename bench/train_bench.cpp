@@ -6,8 +6,7 @@
 //   build-bench/train_bench --workload mlp_small --threads 2 [--samples N]
 //   build-bench/train_bench --sgemm-peak --threads 2   (the machine's limit: one JSON line)
 // (--samples N: train on the first N samples only, for a quick check of the harness.)
-// (--threads: tabula::set_num_threads, i.e. OpenBLAS's threads; tabula's own loops are
-// single-threaded.)
+// (--threads: tabula::set_num_threads, the threads of tabula's CPU kernels.)
 
 #include <algorithm>
 #include <chrono>
@@ -128,7 +127,7 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; ++i)
     if (!std::strcmp(argv[i], "--threads")) threads = std::stoi(argv[i + 1]);
   if (sgemm_peak) {
-    tb::set_num_threads(threads);
+    openblas_set_num_threads(threads);  // OpenBLAS's own threads: the machine's limit
     // The kernels OpenBLAS picked for this CPU: on some virtual CPUs its detection falls back
     // to Prescott's SSE3 kernels (a 4-5x slower sgemm), which OPENBLAS_CORETYPE corrects.
     std::printf("{\"library\": \"tabula\", \"sgemm_gflops\": %.2f, \"threads\": %d, "

@@ -66,9 +66,10 @@ TEST(TabulaProgramProcess, TrialsRunInProcessesOfTheirOwn) {
 
 TEST(TabulaProgramProcess, ATrialPastItsTimeoutIsKilledAndRecorded) {
   testing::TempDir dir("cli");
+  // The most epochs a sweep may ask for: minutes of training (1000 once took 0.43 s).
   const std::string sweep = dir.write(
       "s.yaml", testing::small_sweep("[8]").replace(testing::small_sweep("[8]").find("epochs: 1"),
-                                                    9, "epochs: 1000"));
+                                                    9, "epochs: 1000000"));
   const ProgramRun run = tabula_cli("sweep '" + sweep + "' --isolate process --timeout 1 -q --out '" +
                              dir.file("out") + "'");
   EXPECT_EQ(run.exit_code, 0) << run.output;

@@ -7,9 +7,15 @@
 #include <cstring>
 #include <limits>
 
+#include "backend/cpu/thread_pool.hpp"
 #include "tabula/core/errors.hpp"
 
 namespace tabula::detail {
+
+CpuKernels::CpuKernels() {
+  // The pool's threads call OpenBLAS; its own threads would only contend with them.
+  openblas_set_num_threads(1);
+}
 
 Kernels& kernels_for(Device device) {
   static CpuKernels cpu;
@@ -18,15 +24,64 @@ Kernels& kernels_for(Device device) {
                                         << " in this build (the CUDA kernels are not built)");
 }
 
-void CpuKernels::gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, float alpha,
-                      const float* a, index_t lda, const float* b, index_t ldb, float beta,
-                      float* c, index_t ldc) {
-  if (m == 0 || n == 0) return;
+namespace {
+
+// A GEMM is split only into parts of at least this many multiply-adds (~5 µs on one core): a
+// smaller part costs more in hand-over than it saves.
+constexpr std::int64_t min_part_work = std::int64_t{1} << 18;
+
+// Part boundaries fall on multiples of this many rows or columns (a multiple of OpenBLAS's
+// micro-kernel tiles), so no part adds a ragged edge.
+constexpr index_t part_align = 16;
+
+void sgemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, float alpha,
+           const float* a, index_t lda, const float* b, index_t ldb, float beta, float* c,
+           index_t ldc) {
   cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
               trans_b ? CblasTrans : CblasNoTrans, static_cast<blasint>(m),
               static_cast<blasint>(n), static_cast<blasint>(k), alpha, a,
               static_cast<blasint>(lda), b, static_cast<blasint>(ldb), beta, c,
               static_cast<blasint>(ldc));
+}
+
+}  // namespace
+
+// OpenBLAS runs each part on one thread; the parts split C along its longer side (never along
+// k). OpenBLAS's own threading hands over per call at a cost that a training step's small
+// GEMMs (a 128x784x128 layer) cannot repay; a pool that stays awake between the step's calls
+// can. The split depends only on the shape and the thread count, never on what else runs (a
+// busy pool runs the same parts on the caller): a result is bitwise reproducible for a given
+// thread count, and across thread counts equal within rounding (OpenBLAS's blocking follows
+// the extents it is given).
+void CpuKernels::gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, float alpha,
+                      const float* a, index_t lda, const float* b, index_t ldb, float beta,
+                      float* c, index_t ldc) {
+  if (m == 0 || n == 0) return;
+  ThreadPool& pool = ThreadPool::instance();
+  const bool split_rows = m >= n;
+  const index_t extent = split_rows ? m : n;
+  const std::int64_t by_work = m * n * std::max<index_t>(k, 1) / min_part_work;
+  const std::int64_t by_extent = extent / part_align;
+  const int parts = static_cast<int>(
+      std::max<std::int64_t>(1, std::min<std::int64_t>({pool.size(), by_work, by_extent})));
+  if (parts == 1) return sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  const index_t tiles = (extent + part_align - 1) / part_align;
+  const index_t step = (tiles + parts - 1) / parts * part_align;
+  pool.run(parts, [&](int part) {
+    const index_t begin = part * step;
+    const index_t count = std::min(extent, begin + step) - begin;
+    if (count <= 0) return;
+    if (split_rows) {
+      // Rows begin.. of C and of op(A).
+      const float* a_part = trans_a ? a + begin : a + begin * lda;
+      sgemm(trans_a, trans_b, count, n, k, alpha, a_part, lda, b, ldb, beta, c + begin * ldc,
+            ldc);
+    } else {
+      // Columns begin.. of C and of op(B).
+      const float* b_part = trans_b ? b + begin * ldb : b + begin;
+      sgemm(trans_a, trans_b, m, count, k, alpha, a, lda, b_part, ldb, beta, c + begin, ldc);
+    }
+  });
 }
 
 void CpuKernels::add_bias(float* y, const float* bias, index_t rows, index_t cols) {

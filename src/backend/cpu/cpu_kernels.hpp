@@ -5,9 +5,11 @@
 
 namespace tabula::detail {
 
-/// Stateless; thread-safe (OpenBLAS manages its own thread pool).
+/// Stateless; thread-safe. Large loops run on the process's ThreadPool; OpenBLAS is kept to
+/// one thread per call.
 class CpuKernels final : public Kernels {
  public:
+  CpuKernels();
   void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, float alpha,
             const float* a, index_t lda, const float* b, index_t ldb, float beta, float* c,
             index_t ldc) override;

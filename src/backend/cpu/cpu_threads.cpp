@@ -1,5 +1,6 @@
 #include <cblas.h>
 
+#include "backend/cpu/thread_pool.hpp"
 #include "tabula/core/errors.hpp"
 #include "tabula/core/threads.hpp"
 
@@ -7,9 +8,9 @@ namespace tabula {
 
 void set_num_threads(int n) {
   TABULA_EXPECT(n >= 1, InvalidArgument, "set_num_threads", ">= 1", n);
-  openblas_set_num_threads(n);
+  detail::ThreadPool::instance().resize(n);
 }
 
-int get_num_threads() noexcept { return openblas_get_num_threads(); }
+int get_num_threads() noexcept { return detail::ThreadPool::instance().size(); }
 
 }  // namespace tabula
