@@ -1,6 +1,9 @@
 #include "backend/detail/device_copy.hpp"
 
+#include <algorithm>
 #include <cstring>
+
+#include "backend/cpu/thread_pool.hpp"
 
 #include "tabula/config.hpp"
 #include "tabula/core/errors.hpp"
@@ -37,6 +40,44 @@ void copy_bytes(void* dst, Device to, const void* src, Device from, std::size_t 
   TABULA_THROW(Error, "copy from " << from.str() << " to " << to.str()
                                    << ": this build of tabula has no CUDA support");
 #endif
+}
+
+namespace {
+
+// Copies rows[begin..end) to dst rows begin..end, a run of consecutive source rows at a time.
+void gather_run(std::byte* dst, Device to, const std::byte* src, Device from,
+                std::size_t row_bytes, const std::int64_t* rows, std::int64_t begin,
+                std::int64_t end) {
+  for (std::int64_t r = begin; r < end;) {
+    std::int64_t run = 1;
+    while (r + run < end && rows[r + run] == rows[r] + run) ++run;
+    copy_bytes(dst + r * row_bytes, to, src + rows[r] * row_bytes, from,
+               static_cast<std::size_t>(run) * row_bytes);
+    r += run;
+  }
+}
+
+}  // namespace
+
+void gather_rows(void* dst, Device to, const void* src, Device from, std::size_t row_bytes,
+                 const std::int64_t* rows, std::int64_t count) {
+  auto* out = static_cast<std::byte*>(dst);
+  const auto* in = static_cast<const std::byte*>(src);
+  // Rows come from anywhere in a dataset far larger than the caches: the copy waits on
+  // memory, and two cores keep twice the reads in flight. Below this, one core is quicker.
+  constexpr std::size_t min_part_bytes = 128 * 1024;
+  ThreadPool& pool = ThreadPool::instance();
+  const std::size_t bytes = static_cast<std::size_t>(count) * row_bytes;
+  const int parts = !(to.is_cpu() && from.is_cpu())
+                        ? 1
+                        : static_cast<int>(std::clamp<std::size_t>(bytes / min_part_bytes, 1,
+                                                                   static_cast<std::size_t>(pool.size())));
+  if (parts == 1) return gather_run(out, to, in, from, row_bytes, rows, 0, count);
+  const std::int64_t step = (count + parts - 1) / parts;
+  pool.run(parts, [&](int part) {
+    const std::int64_t begin = part * step;
+    gather_run(out, to, in, from, row_bytes, rows, begin, std::min(count, begin + step));
+  });
 }
 
 void zero_bytes(void* dst, Device device, std::size_t bytes) {

@@ -75,16 +75,8 @@ Shape per_sample(const Tensor& t) {
 void gather_rows(const Tensor& source, const std::vector<std::int64_t>& order,
                  std::int64_t begin, std::int64_t rows, const Tensor& target) {
   const std::size_t row_bytes = source.nbytes() / static_cast<std::size_t>(source.shape()[0]);
-  const auto* from = static_cast<const std::byte*>(source.raw_data());
-  auto* to = static_cast<std::byte*>(target.raw_data());
-  // Runs of consecutive indices (no shuffle) are one copy.
-  for (std::int64_t r = 0; r < rows;) {
-    std::int64_t run = 1;
-    while (r + run < rows && order[begin + r + run] == order[begin + r] + run) ++run;
-    detail::copy_bytes(to + r * row_bytes, target.device(), from + order[begin + r] * row_bytes,
-                       source.device(), run * row_bytes);
-    r += run;
-  }
+  detail::gather_rows(target.raw_data(), target.device(), source.raw_data(), source.device(),
+                      row_bytes, order.data() + begin, rows);
 }
 
 struct Totals {
