@@ -6,7 +6,21 @@
 // that still uses the machine's full vector width (an Adam update on 4-wide SSE is bound by the
 // latency of its divide and square root). Without FMA contraction (ISO C++ mode), every clone
 // computes bitwise the same values.
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+//
+// Not under sanitizers: the loader runs a clone's resolver before the sanitizer's runtime is up,
+// and an instrumented resolver then crashes at startup (seen with TSan). Those builds check the
+// baseline clone, which is the same source.
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
+    __has_feature(memory_sanitizer)
+#define TABULA_SANITIZED_BUILD 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define TABULA_SANITIZED_BUILD 1
+#endif
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(TABULA_SANITIZED_BUILD)
 #define TABULA_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define TABULA_VECTOR_CLONES
