@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "backend/cpu/thread_pool.hpp"
+#include "backend/cpu/vector_clones.hpp"
 #include "tabula/core/errors.hpp"
 
 namespace tabula::detail {
@@ -249,10 +250,17 @@ void for_each_window(const Window2d& w, F&& f) {
 
 }  // namespace
 
-void CpuKernels::max_pool_forward(const Window2d& w, const float* x, float* y,
-                                  std::int32_t* argmax) {
+namespace {
+
+// Pooling runs in parts of at least this many output elements; samples are independent, so
+// the parts give bitwise the result of one pass.
+constexpr index_t min_pool_part = 16384;
+
+TABULA_VECTOR_CLONES
+void max_pool_samples(const Window2d& w, const float* x, float* y, std::int32_t* argmax,
+                      index_t first_sample, index_t samples) {
   const index_t C = w.channels;
-  for (index_t n = 0; n < w.batch; ++n) {
+  for (index_t n = first_sample; n < first_sample + samples; ++n) {
     const index_t in_base = n * w.in_h * w.in_w * C;
     const index_t out_base = n * w.out_h * w.out_w * C;
     for_each_window(w, [&](index_t oh, index_t ow, index_t h0, index_t h1, index_t w0,
@@ -282,11 +290,34 @@ void CpuKernels::max_pool_forward(const Window2d& w, const float* x, float* y,
   }
 }
 
+// Samples [first, first + count): their outputs' gradients go to their own inputs only.
+void max_pool_backward_samples(const Window2d& w, const float* dy, const std::int32_t* argmax,
+                               float* dx, index_t first_sample, index_t samples) {
+  const index_t in_size = w.in_h * w.in_w * w.channels;
+  const index_t out_size = w.out_h * w.out_w * w.channels;
+  std::fill(dx + first_sample * in_size, dx + (first_sample + samples) * in_size, 0.0f);
+  for (index_t i = first_sample * out_size; i < (first_sample + samples) * out_size; ++i)
+    dx[argmax[i]] += dy[i];
+}
+
+}  // namespace
+
+void CpuKernels::max_pool_forward(const Window2d& w, const float* x, float* y,
+                                  std::int32_t* argmax) {
+  const index_t per_sample = w.out_h * w.out_w * w.channels;
+  ThreadPool::instance().run_ranges(
+      w.batch, std::max<index_t>(1, min_pool_part / std::max<index_t>(per_sample, 1)),
+      [&](index_t first, index_t count) { max_pool_samples(w, x, y, argmax, first, count); });
+}
+
 void CpuKernels::max_pool_backward(const Window2d& w, const float* dy, const std::int32_t* argmax,
                                    float* dx) {
-  std::fill(dx, dx + w.batch * w.in_h * w.in_w * w.channels, 0.0f);
-  const index_t outputs = w.batch * w.out_h * w.out_w * w.channels;
-  for (index_t i = 0; i < outputs; ++i) dx[argmax[i]] += dy[i];
+  const index_t per_sample = w.out_h * w.out_w * w.channels;
+  ThreadPool::instance().run_ranges(
+      w.batch, std::max<index_t>(1, min_pool_part / std::max<index_t>(per_sample, 1)),
+      [&](index_t first, index_t count) {
+        max_pool_backward_samples(w, dy, argmax, dx, first, count);
+      });
 }
 
 void CpuKernels::avg_pool_forward(const Window2d& w, const float* x, float* y) {

@@ -2,7 +2,6 @@
 // the pool for large parameters (each element's update is independent, so any split gives
 // bitwise the same weights).
 
-#include <algorithm>
 #include <cmath>
 
 #include "backend/cpu/cpu_kernels.hpp"
@@ -59,19 +58,11 @@ void rmsprop_part(float* __restrict w, const float* __restrict g, float* __restr
   }
 }
 
-// Calls part(begin, count) over [0, n) in pieces of at least min_part elements (a piece
-// smaller than that costs more to hand over than it takes), on the pool.
+// Optimizer updates run in parts of at least this many elements (a smaller part costs more to
+// hand over than it takes).
 template <typename F>
 void in_parts(index_t n, F&& part) {
-  constexpr index_t min_part = 32768;
-  ThreadPool& pool = ThreadPool::instance();
-  const int parts = static_cast<int>(std::clamp<index_t>(n / min_part, 1, pool.size()));
-  if (parts == 1) return part(index_t{0}, n);
-  const index_t step = (n + parts - 1) / parts;
-  pool.run(parts, [&](int i) {
-    const index_t begin = i * step;
-    part(begin, std::min(n, begin + step) - begin);
-  });
+  ThreadPool::instance().run_ranges(n, 32768, part);
 }
 
 }  // namespace

@@ -38,6 +38,22 @@ class ThreadPool {
     run_parts(parts, [](void* f, int i) { (*static_cast<F*>(f))(i); }, &part);
   }
 
+  /// Splits [0, n) into at most size() ranges of at least `min_part` elements (one range when
+  /// n < 2 * min_part) and calls range(begin, count) for each, as run() does. The split depends
+  /// only on n, min_part and size(): for loops whose elements are independent, any split gives
+  /// bitwise the same result.
+  template <typename F>
+  void run_ranges(std::int64_t n, std::int64_t min_part, F&& range) {
+    std::int64_t parts = n / min_part;
+    if (parts > size()) parts = size();
+    if (parts <= 1) return range(std::int64_t{0}, n);
+    const std::int64_t step = (n + parts - 1) / parts;
+    run(static_cast<int>(parts), [&](int i) {
+      const std::int64_t begin = i * step;
+      range(begin, (begin + step < n ? begin + step : n) - begin);
+    });
+  }
+
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
 
