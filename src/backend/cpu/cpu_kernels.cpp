@@ -85,13 +85,6 @@ void CpuKernels::gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t 
   });
 }
 
-void CpuKernels::add_bias(float* y, const float* bias, index_t rows, index_t cols) {
-  for (index_t r = 0; r < rows; ++r) {
-    float* row = y + r * cols;
-    for (index_t c = 0; c < cols; ++c) row[c] += bias[c];
-  }
-}
-
 void CpuKernels::sum_rows(const float* dy, float* db, index_t rows, index_t cols) {
   std::fill(db, db + cols, 0.0f);
   for (index_t r = 0; r < rows; ++r) {
@@ -100,8 +93,19 @@ void CpuKernels::sum_rows(const float* dy, float* db, index_t rows, index_t cols
   }
 }
 
-void CpuKernels::activation_forward(Activation f, const float* x, float* y, index_t rows,
-                                    index_t cols) {
+namespace {
+
+TABULA_VECTOR_CLONES
+void add_bias_part(float* y, const float* bias, index_t rows, index_t cols) {
+  for (index_t r = 0; r < rows; ++r) {
+    float* row = y + r * cols;
+    for (index_t c = 0; c < cols; ++c) row[c] += bias[c];
+  }
+}
+
+TABULA_VECTOR_CLONES
+void activation_forward_part(Activation f, const float* x, float* y, index_t rows,
+                             index_t cols) {
   const index_t n = rows * cols;
   switch (f) {
     case Activation::linear:
@@ -133,8 +137,9 @@ void CpuKernels::activation_forward(Activation f, const float* x, float* y, inde
   }
 }
 
-void CpuKernels::activation_backward(Activation f, const float* y, const float* dy, float* dx,
-                                     index_t rows, index_t cols) {
+TABULA_VECTOR_CLONES
+void activation_backward_part(Activation f, const float* y, const float* dy, float* dx,
+                              index_t rows, index_t cols) {
   const index_t n = rows * cols;
   switch (f) {
     case Activation::linear:
@@ -166,14 +171,46 @@ void CpuKernels::activation_backward(Activation f, const float* y, const float* 
   }
 }
 
+// Row-wise loops run in parts of at least this many elements, on the pool; rows are
+// independent, so any split gives bitwise the same values.
+constexpr index_t min_rows_part = 32768;
+
+template <typename F>
+void over_rows(index_t rows, index_t cols, F&& part) {
+  ThreadPool::instance().run_ranges(rows, std::max<index_t>(1, min_rows_part / std::max<index_t>(cols, 1)),
+                                    part);
+}
+
+}  // namespace
+
+void CpuKernels::add_bias(float* y, const float* bias, index_t rows, index_t cols) {
+  over_rows(rows, cols, [&](index_t at, index_t n) { add_bias_part(y + at * cols, bias, n, cols); });
+}
+
+void CpuKernels::activation_forward(Activation f, const float* x, float* y, index_t rows,
+                                    index_t cols) {
+  over_rows(rows, cols, [&](index_t at, index_t n) {
+    activation_forward_part(f, x + at * cols, y + at * cols, n, cols);
+  });
+}
+
+void CpuKernels::activation_backward(Activation f, const float* y, const float* dy, float* dx,
+                                     index_t rows, index_t cols) {
+  over_rows(rows, cols, [&](index_t at, index_t n) {
+    activation_backward_part(f, y + at * cols, dy + at * cols, dx + at * cols, n, cols);
+  });
+}
+
 void CpuKernels::multiply(const float* x, const float* mask, float scale, float* y, index_t n) {
   for (index_t i = 0; i < n; ++i) y[i] = x[i] * mask[i] * scale;
 }
 
 // ---- convolution as GEMM over unfolded patches (NHWC, patch order kh, kw, c) -------------
 
-void CpuKernels::im2col(const Window2d& w, const float* x, index_t first, index_t count,
-                        float* columns) {
+namespace {
+
+void im2col_part(const Window2d& w, const float* x, index_t first, index_t count,
+                 float* columns) {
   const index_t patch = w.kernel_h * w.kernel_w * w.channels;
   const std::size_t row_bytes = static_cast<std::size_t>(w.channels) * sizeof(float);
   for (index_t s = 0; s < count; ++s) {
@@ -204,8 +241,8 @@ void CpuKernels::im2col(const Window2d& w, const float* x, index_t first, index_
   }
 }
 
-void CpuKernels::col2im(const Window2d& w, const float* columns, index_t first, index_t count,
-                        float* dx) {
+void col2im_part(const Window2d& w, const float* columns, index_t first, index_t count,
+                 float* dx) {
   const index_t patch = w.kernel_h * w.kernel_w * w.channels;
   const index_t image_size = w.in_h * w.in_w * w.channels;
   std::fill(dx + first * image_size, dx + (first + count) * image_size, 0.0f);
@@ -226,6 +263,33 @@ void CpuKernels::col2im(const Window2d& w, const float* columns, index_t first, 
       }
     }
   }
+}
+
+// Unfolding runs over samples in parts of at least this many floats of columns (each sample
+// has its own rows of the columns and its own input gradient).
+constexpr index_t min_unfold_part = 32768;
+
+index_t min_samples_per_part(const Window2d& w) {
+  const index_t per_sample = w.out_h * w.out_w * w.kernel_h * w.kernel_w * w.channels;
+  return std::max<index_t>(1, min_unfold_part / std::max<index_t>(per_sample, 1));
+}
+
+}  // namespace
+
+void CpuKernels::im2col(const Window2d& w, const float* x, index_t first, index_t count,
+                        float* columns) {
+  const index_t per_sample = w.out_h * w.out_w * w.kernel_h * w.kernel_w * w.channels;
+  ThreadPool::instance().run_ranges(count, min_samples_per_part(w), [&](index_t at, index_t n) {
+    im2col_part(w, x, first + at, n, columns + at * per_sample);
+  });
+}
+
+void CpuKernels::col2im(const Window2d& w, const float* columns, index_t first, index_t count,
+                        float* dx) {
+  const index_t per_sample = w.out_h * w.out_w * w.kernel_h * w.kernel_w * w.channels;
+  ThreadPool::instance().run_ranges(count, min_samples_per_part(w), [&](index_t at, index_t n) {
+    col2im_part(w, columns + at * per_sample, first + at, n, dx);
+  });
 }
 
 // ---- pooling ----------------------------------------------------------------------------
