@@ -4,8 +4,8 @@
 // A loop marked TABULA_VECTOR_CLONES is compiled three times, for AVX-512, AVX2 and the x86-64
 // baseline (SSE2), and the dynamic loader binds the best one the CPU has: one portable binary
 // that still uses the machine's full vector width (an Adam update on 4-wide SSE is bound by the
-// latency of its divide and square root). Without FMA contraction (ISO C++ mode), every clone
-// computes bitwise the same values.
+// latency of its divide and square root). The kernels are compiled without FMA contraction
+// (-ffp-contract=off, CMakeLists.txt), so every clone computes bitwise the same values.
 //
 // Not under sanitizers: the loader runs a clone's resolver before the sanitizer's runtime is up,
 // and an instrumented resolver then crashes at startup (seen with TSan). Those builds check the
