@@ -178,7 +178,7 @@ def train_table(results, libraries, workloads):
         flops = [r.get("train_flops_per_sample") for r in results if r["suite"] == "train"
                  and r["workload"] == workload and r["library"] == "tabula" and "error" not in r]
         if speeds["tabula"] and flops and flops[0]:
-            # Training flops: 6 per forward multiply-add (forward 2, backward about 4).
+            # Training flops as the kernels compute them (train_bench's train_flops).
             gflops = statistics.median(speeds["tabula"]) * flops[0] / 1e9
             cells.append(f"{gflops:.1f} ({gflops / peak:.0%})" if peak else f"{gflops:.1f}")
         else:
@@ -186,10 +186,12 @@ def train_table(results, libraries, workloads):
         lines.append("| " + " | ".join(cells) + " |")
     if peak:
         lines.append("")
-        lines.append(f"sgemm peak: {peak:.1f} GFLOP/s (OpenBLAS, 2048x2048, best of 5, "
-                     f"`train_bench --sgemm-peak`), the machine's practical limit for these "
-                     "workloads; a workload's training GFLOP/s counts 6 flops per forward "
-                     "multiply-add per sample.")
+        lines.append(f"sgemm peak: {peak:.1f} GFLOP/s (OpenBLAS, 2048x2048, best of 5, the better "
+                     "of OpenBLAS's own threads and one OpenBLAS thread per core on a block of "
+                     "rows; `train_bench --sgemm-peak`), the machine's practical limit for these "
+                     "workloads; a workload's training GFLOP/s counts the flops its kernels "
+                     "compute (2 per multiply-add forward, 2 for weight gradients, 2 for input "
+                     "gradients except in the first layer with weights).")
     return lines
 
 

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <cblas.h>
@@ -79,37 +80,68 @@ Workload make(const std::string& name) {
   throw tb::InvalidArgument("unknown workload '" + name + "' (mlp_small, mlp_large, cnn, lstm)");
 }
 
-// Multiply-adds of one sample's forward pass, from the layers' kernels and output shapes:
-// Dense in*units, Conv2D out_h*out_w*(kh*kw*cin*filters), LSTM steps*(in+units)*4*units.
-double forward_macs(const tb::Sequential& model) {
-  double macs = 0;
+// Flops of one sample's training step as the kernels compute them: 2 per multiply-add forward,
+// 2 for the weight gradient, and 2 for the input gradient except in the first layer with
+// weights (nothing upstream learns, so it is skipped). Multiply-adds per layer: Dense
+// in*units, Conv2D out_h*out_w*(kh*kw*cin*filters), LSTM steps*(in+units)*4*units (its
+// input kernel's share is the part the first layer skips).
+double train_flops(const tb::Sequential& model) {
+  double flops = 0;
+  bool first = true;
   for (const tb::Layer& layer : model.layers()) {
     tb::LayerImpl& l = layer.impl();
     const std::string type = l.type_name();
-    double kernels = 0;
-    for (tb::Parameter* p : l.parameters())
-      if (p->name == "kernel" || p->name == "recurrent_kernel") kernels += static_cast<double>(p->value.numel());
-    if (type == "Dense") macs += kernels;
-    else if (type == "Conv2D") macs += kernels * static_cast<double>(l.output_shape()[0] * l.output_shape()[1]);
-    else if (type == "LSTM") macs += kernels * static_cast<double>(l.input_shape()[0]);
+    double input_kernel = 0, recurrent_kernel = 0;
+    for (tb::Parameter* p : l.parameters()) {
+      if (p->name == "kernel") input_kernel += static_cast<double>(p->value.numel());
+      if (p->name == "recurrent_kernel") recurrent_kernel += static_cast<double>(p->value.numel());
+    }
+    double per_kernel_use = 0;
+    if (type == "Dense") per_kernel_use = 1;
+    else if (type == "Conv2D") per_kernel_use = static_cast<double>(l.output_shape()[0] * l.output_shape()[1]);
+    else if (type == "LSTM") per_kernel_use = static_cast<double>(l.input_shape()[0]);
+    else continue;
+    const double input_macs = input_kernel * per_kernel_use;
+    const double macs = input_macs + recurrent_kernel * per_kernel_use;
+    flops += 6.0 * macs - (first ? 2.0 * input_macs : 0.0);
+    first = false;
   }
-  return macs;
+  return flops;
 }
 
-// The best single-precision GEMM rate OpenBLAS reaches here on `threads` threads: the
-// machine's practical limit for these workloads (square 2048 matrices, best of 5).
-double sgemm_peak_gflops() {
+// The best single-precision GEMM rate reachable here on `threads` threads: the machine's
+// practical limit for these workloads. Square 2048 matrices, best of 5 after a warm-up, each
+// way a GEMM can use the cores: OpenBLAS's own threads, and one OpenBLAS thread per core each
+// on its block of rows (how tabula's kernels run); the better of the two.
+double sgemm_peak_gflops(int threads) {
   const int n = 2048;
   std::vector<float> a(static_cast<std::size_t>(n) * n, 0.5f), b(a.size(), 0.25f), c(a.size());
-  double best = 0;
-  for (int rep = 0; rep < 6; ++rep) {
-    const auto start = std::chrono::steady_clock::now();
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(), n,
-                0.0f, c.data(), n);
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (rep > 0) best = std::max(best, 2.0 * n * n * static_cast<double>(n) / s / 1e9);  // first: warm-up
-  }
-  return best;
+  const auto rows = [&](int first, int count) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, count, n, n, 1.0f,
+                a.data() + static_cast<std::size_t>(first) * n, n, b.data(), n, 0.0f,
+                c.data() + static_cast<std::size_t>(first) * n, n);
+  };
+  const auto best_of = [&](auto&& gemm) {
+    double best = 0;
+    for (int rep = 0; rep < 6; ++rep) {
+      const auto start = std::chrono::steady_clock::now();
+      gemm();
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      if (rep > 0) best = std::max(best, 2.0 * n * n * static_cast<double>(n) / s / 1e9);
+    }
+    return best;
+  };
+  openblas_set_num_threads(threads);
+  const double openblas_threads = best_of([&] { rows(0, n); });
+  openblas_set_num_threads(1);
+  const double row_blocks = best_of([&] {
+    std::vector<std::thread> workers;
+    const int step = (n + threads - 1) / threads;
+    for (int t = 0; t < threads; ++t)
+      workers.emplace_back([&, t] { rows(t * step, std::min(n, (t + 1) * step) - t * step); });
+    for (auto& w : workers) w.join();
+  });
+  return std::max(openblas_threads, row_blocks);
 }
 
 }  // namespace
@@ -127,12 +159,11 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; ++i)
     if (!std::strcmp(argv[i], "--threads")) threads = std::stoi(argv[i + 1]);
   if (sgemm_peak) {
-    openblas_set_num_threads(threads);  // OpenBLAS's own threads: the machine's limit
     // The kernels OpenBLAS picked for this CPU: on some virtual CPUs its detection falls back
     // to Prescott's SSE3 kernels (a 4-5x slower sgemm), which OPENBLAS_CORETYPE corrects.
     std::printf("{\"library\": \"tabula\", \"sgemm_gflops\": %.2f, \"threads\": %d, "
                 "\"blas_core\": \"%s\", \"version\": \"%s\"}\n",
-                sgemm_peak_gflops(), threads, openblas_get_corename(), TABULA_VERSION_STRING);
+                sgemm_peak_gflops(threads), threads, openblas_get_corename(), TABULA_VERSION_STRING);
     return 0;
   }
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -172,8 +203,7 @@ int main(int argc, char** argv) {
                 "\"train_flops_per_sample\": %.0f%s}\n",
                 workload.c_str(), samples, seconds, samples / seconds, peak_rss_bytes(),
                 h.history["loss"].back(), threads, TABULA_VERSION_STRING,
-                // forward 2 flops per multiply-add, backward about twice the forward
-                6.0 * forward_macs(w.model),
+                train_flops(w.model),
                 test_accuracy < 0 ? ""
                                   : (", \"test_accuracy\": " + std::to_string(test_accuracy)).c_str());
   } catch (const tb::Error& e) {
