@@ -19,8 +19,9 @@ CONSUMER_DIR    ?= $(BUILD_DIR)/find-package-check
 # Extra -D... flags for every configure, e.g. make test CMAKE_ARGS=-DTABULA_WITH_CUDA=OFF
 CMAKE_ARGS ?=
 
-# `make bench`: flags for the Google Benchmark programs (e.g. --benchmark_repetitions=5), and
-# the workloads train_bench (a plain program printing JSON, see bench/run_train_bench.py) runs.
+# `make bench`: flags for Google Benchmark programs the harness does not run (alloc_bench is run
+# by it: BENCH_PEER_ARGS="--alloc-repetitions N"), and the workloads train_bench (a plain
+# program printing JSON, see bench/run_train_bench.py) runs.
 BENCH_ARGS ?=
 TRAIN_BENCH_WORKLOADS ?= mlp_small mlp_large cnn lstm
 
@@ -107,8 +108,9 @@ tsan-check: tsan-configure
 check: test
 	$(MAKE) --no-print-directory tsan-check
 
-# `make bench`: the Google Benchmark programs, then bench/run_train_bench.py, which runs
-# train_bench and memory_bench beside their Keras/TF and PyTorch peers. The peers' Python is a
+# `make bench`: Google Benchmark programs other than those below, then bench/run_train_bench.py,
+# which runs train_bench and memory_bench beside their Keras/TF and PyTorch peers and then
+# alloc_bench, all into one set of tables. The peers' Python is a
 # venv in $(BENCH_BUILD_DIR)/venv with bench/requirements.txt (TensorFlow) on top of Debian's
 # python3-torch; where pip cannot install them, TensorFlow is skipped and said so. Extra flags for
 # the harness: BENCH_PEER_ARGS (e.g. "--repetitions 1 --samples 2048 --cycles 3", a quick check).
@@ -120,7 +122,7 @@ bench:
 	@found=0; for b in $(BENCH_BUILD_DIR)/*_bench; do \
 	  [[ -x "$$b" ]] || continue; found=1; \
 	  case "$${b##*/}" in \
-	    train_bench|memory_bench) ;; \
+	    train_bench|memory_bench|alloc_bench) ;; \
 	    *) echo "== $$b $(BENCH_ARGS)"; "$$b" $(BENCH_ARGS) ;; \
 	  esac; \
 	done; \

@@ -1,6 +1,7 @@
 """tabula against TensorFlow/Keras and PyTorch, side by side in one run: training throughput
-(build-bench/train_bench, bench/peers/keras_train.py, bench/peers/torch_train.py) and memory
-given back (build-bench/memory_bench, bench/peers/keras_memory.py, bench/peers/torch_memory.py).
+(build-bench/train_bench, bench/peers/keras_train.py, bench/peers/torch_train.py), memory
+given back (build-bench/memory_bench, bench/peers/keras_memory.py, bench/peers/torch_memory.py),
+and the allocator against glibc and the kernel (build-bench/alloc_bench, in the same run).
 
 Every run is a fresh process. For each workload the libraries take turns in a rotating order
 (tabula/Keras/PyTorch, then Keras/PyTorch/tabula, then PyTorch/tabula/Keras, ...), so that drift
@@ -28,7 +29,11 @@ LIBRARIES = ["tabula", "keras", "pytorch"]
 TITLES = {"tabula": "tabula", "keras": "Keras/TF", "pytorch": "PyTorch"}
 PRODUCTS = {"tabula": "tabula", "keras": "TensorFlow", "pytorch": "PyTorch"}  # whose version
 MODULES = {"keras": "tensorflow", "pytorch": "torch"}  # what a peer needs to import
-SUITES = ["train", "memory"]
+SUITES = ["train", "memory", "alloc"]
+# The foundation's allocator targets: a pooled pair of mixed sizes under 50 ns, and blocks of
+# 1 MiB and more at least 10x faster than mmap/munmap.
+ALLOC_PAIR_TARGET_NS = 50.0
+ALLOC_LARGE_SPEEDUP_TARGET = 10.0
 # Issue 6's targets: tabula's samples/s over each peer's, and bytes left after clearing.
 SPEEDUP_TARGETS = {"mlp_small": 5.0}
 SPEEDUP_TARGET_OTHERWISE = 1.0
@@ -62,6 +67,26 @@ def run(command, threads):
         raise RunFailed(f"{shlex.join(command)} exited {done.returncode}:\n"
                         + "\n".join(done.stderr.strip().splitlines()[-15:]))
     return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+
+
+def run_alloc(args):
+    """alloc_bench's medians (Google Benchmark's JSON), one record per benchmark."""
+    command = [os.path.join(args.build, "alloc_bench"), "--benchmark_format=json",
+               f"--benchmark_repetitions={args.alloc_repetitions}",
+               "--benchmark_report_aggregates_only=true"]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RunFailed(f"{shlex.join(command)} exited {done.returncode}:\n"
+                        + "\n".join(done.stderr.strip().splitlines()[-15:]))
+    scale = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
+    benchmarks = json.loads(done.stdout)["benchmarks"]
+    # One repetition has no aggregates: its single run is the median.
+    medians = [b for b in benchmarks if b.get("aggregate_name") == "median"] or [
+        b for b in benchmarks if b.get("run_type") == "iteration"]
+    return [{"suite": "alloc", "library": "tabula", "benchmark": b["run_name"],
+             "median_ns": b["real_time"] * scale[b["time_unit"]],
+             "repetitions": args.alloc_repetitions, "command": shlex.join(command)}
+            for b in medians]
 
 
 def cpu_flags():
@@ -242,6 +267,37 @@ def memory_table(results, libraries, cycles):
     return lines
 
 
+def alloc_table(results):
+    medians = {r["benchmark"]: r["median_ns"] for r in results if r["suite"] == "alloc"}
+    if not medians:
+        return ["alloc_bench failed; its error is in the JSON."]
+
+    def ns(name):
+        value = medians.get(name)
+        return "-" if value is None else (f"{value:,.1f} ns" if value < 1000 else f"{value:,.0f} ns")
+
+    lines = ["| allocate+free pair | tabula pool | glibc malloc/free | mmap/munmap | pool vs mmap "
+             "| target |", "|---|---|---|---|---|---|"]
+    sizes = [("mixed sizes 64 B-64 KiB", "65536", "BM_PoolPair", "BM_MallocPair", "BM_MmapPair"),
+             ("1 MiB", "1048576", "BM_PoolLargePair", "BM_MallocLargePair", "BM_MmapLargePair"),
+             ("16 MiB", "16777216", "BM_PoolLargePair", "BM_MallocLargePair", "BM_MmapLargePair")]
+    for title, arg, pool, malloc, mmap in sizes:
+        p, m = medians.get(f"{pool}/{arg}"), medians.get(f"{mmap}/{arg}")
+        speedup = f"{m / p:,.0f}x" if p and m else "-"
+        if arg == "65536":
+            target = (f"< {ALLOC_PAIR_TARGET_NS:g} ns: {verdict(p < ALLOC_PAIR_TARGET_NS)}"
+                      if p else "")
+        else:
+            target = (f">= {ALLOC_LARGE_SPEEDUP_TARGET:g}x mmap: "
+                      f"{verdict(m / p >= ALLOC_LARGE_SPEEDUP_TARGET)}" if p and m else "")
+        lines.append(f"| {title} | {ns(f'{pool}/{arg}')} | {ns(f'{malloc}/{arg}')} | "
+                     f"{ns(f'{mmap}/{arg}')} | {speedup} | {target} |")
+    clear = medians.get("BM_SessionClear/10000")
+    if clear is not None:
+        lines += ["", f"`Session::clear()` of a session holding 10,000 tensors: {clear / 1e6:.3f} ms."]
+    return lines
+
+
 def describe(args, results, libraries, seconds):
     """What the tables stand on: machine, versions, command, for the Markdown and the JSON."""
     versions = {}
@@ -279,6 +335,10 @@ def report(args, results, libraries, skipped, about):
         lines += ["", "Memory given back (784-1024-1024-10 one epoch, then "
                   f"{args.cycles} build / fit 20 batches / clear cycles):", ""]
         lines += memory_table(results, libraries, args.cycles)
+    if "alloc" in args.suites:
+        lines += ["", f"Allocator (`alloc_bench`, median of {args.alloc_repetitions} repetitions; "
+                  "tabula only, against glibc and the kernel in the same program):", ""]
+        lines += alloc_table(results)
     failures = [r for r in results if "error" in r]
     if failures:
         lines += ["", f"{len(failures)} run(s) failed; their errors are in the JSON."]
@@ -295,7 +355,9 @@ def main():
     parser.add_argument("--python", default=sys.executable, help="the peers' interpreter")
     parser.add_argument("--repetitions", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--suites", nargs="+", default=SUITES, help="train, memory")
+    parser.add_argument("--suites", nargs="+", default=SUITES, help="train, memory, alloc")
+    parser.add_argument("--alloc-repetitions", type=int, default=5,
+                        help="alloc: Google Benchmark repetitions (the table gives medians)")
     parser.add_argument("--libraries", nargs="+", default=LIBRARIES, help="tabula, keras, pytorch")
     parser.add_argument("--workloads", nargs="+", default=WORKLOADS)
     parser.add_argument("--samples", type=int, default=0,
@@ -348,6 +410,16 @@ def main():
                 for r in records:
                     print(json.dumps(r), file=sys.stderr, flush=True)
                 results += records
+    if "alloc" in args.suites:
+        # Last, after the peers' processes are gone: nothing else runs beside it.
+        try:
+            records = run_alloc(args)
+        except RunFailed as e:
+            print(f"run_train_bench: {e}", file=sys.stderr)
+            records = [dict(suite="alloc", library="tabula", error=str(e))]
+        for r in records:
+            print(json.dumps(r), file=sys.stderr, flush=True)
+        results += records
     about = describe(args, results, libraries, time.monotonic() - start)
     markdown = report(args, results, libraries, skipped, about)
     if args.json:
