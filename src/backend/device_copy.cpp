@@ -1,6 +1,5 @@
 #include "backend/detail/device_copy.hpp"
 
-#include <algorithm>
 #include <cstring>
 
 #include "backend/cpu/thread_pool.hpp"
@@ -63,21 +62,14 @@ void gather_rows(void* dst, Device to, const void* src, Device from, std::size_t
                  const std::int64_t* rows, std::int64_t count) {
   auto* out = static_cast<std::byte*>(dst);
   const auto* in = static_cast<const std::byte*>(src);
+  if (!(to.is_cpu() && from.is_cpu())) return gather_run(out, to, in, from, row_bytes, rows, 0, count);
   // Rows come from anywhere in a dataset far larger than the caches: the copy waits on
-  // memory, and two cores keep twice the reads in flight. Below this, one core is quicker.
-  constexpr std::size_t min_part_bytes = 128 * 1024;
-  ThreadPool& pool = ThreadPool::instance();
-  const std::size_t bytes = static_cast<std::size_t>(count) * row_bytes;
-  const int parts = !(to.is_cpu() && from.is_cpu())
-                        ? 1
-                        : static_cast<int>(std::clamp<std::size_t>(bytes / min_part_bytes, 1,
-                                                                   static_cast<std::size_t>(pool.size())));
-  if (parts == 1) return gather_run(out, to, in, from, row_bytes, rows, 0, count);
-  const std::int64_t step = (count + parts - 1) / parts;
-  pool.run(parts, [&](int part) {
-    const std::int64_t begin = part * step;
-    gather_run(out, to, in, from, row_bytes, rows, begin, std::min(count, begin + step));
-  });
+  // memory, and two cores keep twice the reads in flight.
+  ThreadPool::instance().run_over(
+      count, static_cast<std::int64_t>(row_bytes / sizeof(float)),
+      [&](std::int64_t first, std::int64_t n) {
+        gather_run(out, to, in, from, row_bytes, rows, first, first + n);
+      });
 }
 
 void zero_bytes(void* dst, Device device, std::size_t bytes) {

@@ -171,14 +171,10 @@ void activation_backward_part(Activation f, const float* y, const float* dy, flo
   }
 }
 
-// Row-wise loops run in parts of at least this many elements, on the pool; rows are
-// independent, so any split gives bitwise the same values.
-constexpr index_t min_rows_part = 32768;
-
+// Rows are independent: any split gives bitwise the same values.
 template <typename F>
 void over_rows(index_t rows, index_t cols, F&& part) {
-  ThreadPool::instance().run_ranges(rows, std::max<index_t>(1, min_rows_part / std::max<index_t>(cols, 1)),
-                                    part);
+  ThreadPool::instance().run_over(rows, cols, part);
 }
 
 }  // namespace
@@ -265,29 +261,26 @@ void col2im_part(const Window2d& w, const float* columns, index_t first, index_t
   }
 }
 
-// Unfolding runs over samples in parts of at least this many floats of columns (each sample
-// has its own rows of the columns and its own input gradient).
-constexpr index_t min_unfold_part = 32768;
-
-index_t min_samples_per_part(const Window2d& w) {
-  const index_t per_sample = w.out_h * w.out_w * w.kernel_h * w.kernel_w * w.channels;
-  return std::max<index_t>(1, min_unfold_part / std::max<index_t>(per_sample, 1));
+// Floats of columns per sample. Each sample has its own rows of the columns and its own
+// input gradient, so unfolding and folding run over samples in parts.
+index_t columns_per_sample(const Window2d& w) {
+  return w.out_h * w.out_w * w.kernel_h * w.kernel_w * w.channels;
 }
 
 }  // namespace
 
 void CpuKernels::im2col(const Window2d& w, const float* x, index_t first, index_t count,
                         float* columns) {
-  const index_t per_sample = w.out_h * w.out_w * w.kernel_h * w.kernel_w * w.channels;
-  ThreadPool::instance().run_ranges(count, min_samples_per_part(w), [&](index_t at, index_t n) {
+  const index_t per_sample = columns_per_sample(w);
+  ThreadPool::instance().run_over(count, per_sample, [&](index_t at, index_t n) {
     im2col_part(w, x, first + at, n, columns + at * per_sample);
   });
 }
 
 void CpuKernels::col2im(const Window2d& w, const float* columns, index_t first, index_t count,
                         float* dx) {
-  const index_t per_sample = w.out_h * w.out_w * w.kernel_h * w.kernel_w * w.channels;
-  ThreadPool::instance().run_ranges(count, min_samples_per_part(w), [&](index_t at, index_t n) {
+  const index_t per_sample = columns_per_sample(w);
+  ThreadPool::instance().run_over(count, per_sample, [&](index_t at, index_t n) {
     col2im_part(w, columns + at * per_sample, first + at, n, dx);
   });
 }
@@ -316,9 +309,8 @@ void for_each_window(const Window2d& w, F&& f) {
 
 namespace {
 
-// Pooling runs in parts of at least this many output elements; samples are independent, so
-// the parts give bitwise the result of one pass.
-constexpr index_t min_pool_part = 16384;
+// Pooling runs over samples in parts: samples are independent, so the parts give bitwise the
+// result of one pass.
 
 TABULA_VECTOR_CLONES
 void max_pool_samples(const Window2d& w, const float* x, float* y, std::int32_t* argmax,
@@ -368,20 +360,18 @@ void max_pool_backward_samples(const Window2d& w, const float* dy, const std::in
 
 void CpuKernels::max_pool_forward(const Window2d& w, const float* x, float* y,
                                   std::int32_t* argmax) {
-  const index_t per_sample = w.out_h * w.out_w * w.channels;
-  ThreadPool::instance().run_ranges(
-      w.batch, std::max<index_t>(1, min_pool_part / std::max<index_t>(per_sample, 1)),
-      [&](index_t first, index_t count) { max_pool_samples(w, x, y, argmax, first, count); });
+  ThreadPool::instance().run_over(w.batch, w.out_h * w.out_w * w.channels,
+                                  [&](index_t first, index_t count) {
+                                    max_pool_samples(w, x, y, argmax, first, count);
+                                  });
 }
 
 void CpuKernels::max_pool_backward(const Window2d& w, const float* dy, const std::int32_t* argmax,
                                    float* dx) {
-  const index_t per_sample = w.out_h * w.out_w * w.channels;
-  ThreadPool::instance().run_ranges(
-      w.batch, std::max<index_t>(1, min_pool_part / std::max<index_t>(per_sample, 1)),
-      [&](index_t first, index_t count) {
-        max_pool_backward_samples(w, dy, argmax, dx, first, count);
-      });
+  ThreadPool::instance().run_over(w.batch, w.out_h * w.out_w * w.channels,
+                                  [&](index_t first, index_t count) {
+                                    max_pool_backward_samples(w, dy, argmax, dx, first, count);
+                                  });
 }
 
 void CpuKernels::avg_pool_forward(const Window2d& w, const float* x, float* y) {

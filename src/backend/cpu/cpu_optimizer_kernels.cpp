@@ -58,11 +58,9 @@ void rmsprop_part(float* __restrict w, const float* __restrict g, float* __restr
   }
 }
 
-// Optimizer updates run in parts of at least this many elements (a smaller part costs more to
-// hand over than it takes).
 template <typename F>
 void in_parts(index_t n, F&& part) {
-  ThreadPool::instance().run_ranges(n, 32768, part);
+  ThreadPool::instance().run_over(n, 1, part);
 }
 
 }  // namespace

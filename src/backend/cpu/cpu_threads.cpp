@@ -1,5 +1,3 @@
-#include <cblas.h>
-
 #include "backend/cpu/thread_pool.hpp"
 #include "tabula/core/errors.hpp"
 #include "tabula/core/threads.hpp"

@@ -5,7 +5,6 @@
 #include <chrono>
 #include <cstdlib>
 #include <new>
-#include <string>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>

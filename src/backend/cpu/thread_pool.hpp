@@ -22,8 +22,8 @@ namespace tabula::detail {
 /// on its calling thread.
 class ThreadPool {
  public:
-  /// The process's pool (sized by `set_num_threads`; hardware threads or OPENBLAS_NUM_THREADS
-  /// until then).
+  /// The process's pool (sized by `set_num_threads`; until then by TABULA_NUM_THREADS,
+  /// OPENBLAS_NUM_THREADS, OMP_NUM_THREADS or the hardware threads).
   static ThreadPool& instance();
 
   /// Threads a loop may use, the caller included.
@@ -38,19 +38,24 @@ class ThreadPool {
     run_parts(parts, [](void* f, int i) { (*static_cast<F*>(f))(i); }, &part);
   }
 
-  /// Splits [0, n) into at most size() ranges of at least `min_part` elements (one range when
-  /// n < 2 * min_part) and calls range(begin, count) for each, as run() does. The split depends
-  /// only on n, min_part and size(): for loops whose elements are independent, any split gives
-  /// bitwise the same result.
+  /// The least work worth a part of its own, in elements of 4 bytes (~128 KiB touched): a
+  /// smaller part costs more to hand over than it saves.
+  static constexpr std::int64_t kMinPartElements = 32768;
+
+  /// Splits `items` independent items of `elements_per_item` elements each into at most
+  /// size() ranges of at least kMinPartElements elements (one range when there is less work)
+  /// and calls range(first_item, count) for each, as run() does. The split depends only on the
+  /// sizes and size(); as the items are independent, any split gives bitwise the same result.
   template <typename F>
-  void run_ranges(std::int64_t n, std::int64_t min_part, F&& range) {
-    std::int64_t parts = n / min_part;
+  void run_over(std::int64_t items, std::int64_t elements_per_item, F&& range) {
+    std::int64_t parts = items * elements_per_item / kMinPartElements;
     if (parts > size()) parts = size();
-    if (parts <= 1) return range(std::int64_t{0}, n);
-    const std::int64_t step = (n + parts - 1) / parts;
+    if (parts > items) parts = items;
+    if (parts <= 1) return range(std::int64_t{0}, items);
+    const std::int64_t step = (items + parts - 1) / parts;
     run(static_cast<int>(parts), [&](int i) {
-      const std::int64_t begin = i * step;
-      range(begin, (begin + step < n ? begin + step : n) - begin);
+      const std::int64_t first = i * step;
+      range(first, (first + step < items ? first + step : items) - first);
     });
   }
 
