@@ -1,22 +1,16 @@
 #include "backend/cpu/cpu_kernels.hpp"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
 
+#include "backend/cpu/gemm/packed_gemm.hpp"
 #include "backend/cpu/thread_pool.hpp"
 #include "backend/cpu/vector_clones.hpp"
 #include "tabula/core/errors.hpp"
 
 namespace tabula::detail {
-
-CpuKernels::CpuKernels() {
-  // The pool's threads call OpenBLAS; its own threads would only contend with them.
-  openblas_set_num_threads(1);
-}
 
 Kernels& kernels_for(Device device) {
   static CpuKernels cpu;
@@ -31,57 +25,76 @@ namespace {
 // smaller part costs more in hand-over than it saves.
 constexpr std::int64_t min_part_work = std::int64_t{1} << 18;
 
-// Part boundaries fall on multiples of this many rows or columns (a multiple of OpenBLAS's
-// micro-kernel tiles), so no part adds a ragged edge.
+// Part boundaries fall on multiples of this many rows or columns, which most micro-tiles
+// divide: a part seldom adds an edge tile (and never changes a value, see gemm below).
 constexpr index_t part_align = 16;
 
-void sgemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, float alpha,
-           const float* a, index_t lda, const float* b, index_t ldb, float beta, float* c,
-           index_t ldc) {
-  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-              trans_b ? CblasTrans : CblasNoTrans, static_cast<blasint>(m),
-              static_cast<blasint>(n), static_cast<blasint>(k), alpha, a,
-              static_cast<blasint>(lda), b, static_cast<blasint>(ldb), beta, c,
-              static_cast<blasint>(ldc));
-}
+// Scratch of each part, rounded to whole cache lines so that parts never share one.
+constexpr index_t floats_per_line = 16;
+
+// How one GEMM is cut into parts: along C's longer side, in 16-aligned steps, each part with
+// its own packing buffer of part_floats.
+struct GemmPlan {
+  GemmPlan(index_t m, index_t n, index_t k) {
+    split_rows = m >= n;
+    extent = split_rows ? m : n;
+    const std::int64_t by_work = m * n * std::max<index_t>(k, 1) / min_part_work;
+    const std::int64_t by_extent = extent / part_align;
+    parts = static_cast<int>(std::max<std::int64_t>(
+        1, std::min<std::int64_t>({ThreadPool::instance().size(), by_work, by_extent})));
+    const index_t tiles = (extent + part_align - 1) / part_align;
+    step = (tiles + parts - 1) / parts * part_align;
+    const index_t floats = best_gemm_kernel().scratch_floats(
+        split_rows ? std::min(m, step) : m, split_rows ? n : std::min(n, step), k);
+    part_floats = (floats + floats_per_line - 1) / floats_per_line * floats_per_line;
+  }
+  std::size_t scratch_floats() const { return static_cast<std::size_t>(part_floats * parts); }
+
+  bool split_rows;
+  index_t extent;
+  int parts;
+  index_t step;
+  index_t part_floats;
+};
 
 }  // namespace
 
-// OpenBLAS runs each part on one thread; the parts split C along its longer side (never along
-// k). OpenBLAS's own threading hands over per call at a cost that a training step's small
-// GEMMs (a 128x784x128 layer) cannot repay; a pool that stays awake between the step's calls
-// can. The split depends only on the shape and the thread count, never on what else runs (a
-// busy pool runs the same parts on the caller): a result is bitwise reproducible for a given
-// thread count, and across thread counts equal within rounding (OpenBLAS's blocking follows
-// the extents it is given).
-void CpuKernels::gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, float alpha,
-                      const float* a, index_t lda, const float* b, index_t ldb, float beta,
-                      float* c, index_t ldc) {
-  if (m == 0 || n == 0) return;
-  ThreadPool& pool = ThreadPool::instance();
-  const bool split_rows = m >= n;
-  const index_t extent = split_rows ? m : n;
-  const std::int64_t by_work = m * n * std::max<index_t>(k, 1) / min_part_work;
-  const std::int64_t by_extent = extent / part_align;
-  const int parts = static_cast<int>(
-      std::max<std::int64_t>(1, std::min<std::int64_t>({pool.size(), by_work, by_extent})));
-  if (parts == 1) return sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-  const index_t tiles = (extent + part_align - 1) / part_align;
-  const index_t step = (tiles + parts - 1) / parts * part_align;
-  pool.run(parts, [&](int part) {
-    const index_t begin = part * step;
-    const index_t count = std::min(extent, begin + step) - begin;
+std::size_t CpuKernels::gemm_scratch_bytes(index_t m, index_t n, index_t k) const {
+  if (m <= 0 || n <= 0) return 0;
+  return GemmPlan(m, n, k).scratch_floats() * sizeof(float);
+}
+
+// The parts split C along its longer side (never along k), each one packed GEMM on one thread
+// with its own packing buffer; a pool that stays awake between a training step's calls repays
+// the hand-over even for its small GEMMs (a 128x784x128 layer). The packed GEMM sums every
+// element of C in an order fixed by k alone, so the result is bitwise the same on any number of
+// threads. The packing buffers are borrowed from `scratch` for this call only.
+void CpuKernels::gemm(Scratch& scratch, bool trans_a, bool trans_b, index_t m, index_t n,
+                      index_t k, float alpha, const float* a, index_t lda, const float* b,
+                      index_t ldb, float beta, float* c, index_t ldc) {
+  if (m <= 0 || n <= 0) return;
+  const GemmKernel& kernel = best_gemm_kernel();
+  const GemmPlan plan(m, n, k);
+  const ScratchFloats packing(scratch, plan.scratch_floats());
+  const GemmArgs whole{trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc};
+  if (plan.parts == 1) return kernel.run(whole, packing.data());
+  ThreadPool::instance().run(plan.parts, [&](int part) {
+    const index_t begin = part * plan.step;
+    const index_t count = std::min(plan.extent, begin + plan.step) - begin;
     if (count <= 0) return;
-    if (split_rows) {
+    GemmArgs g = whole;
+    if (plan.split_rows) {
       // Rows begin.. of C and of op(A).
-      const float* a_part = trans_a ? a + begin : a + begin * lda;
-      sgemm(trans_a, trans_b, count, n, k, alpha, a_part, lda, b, ldb, beta, c + begin * ldc,
-            ldc);
+      g.m = count;
+      g.a = trans_a ? a + begin : a + begin * lda;
+      g.c = c + begin * ldc;
     } else {
       // Columns begin.. of C and of op(B).
-      const float* b_part = trans_b ? b + begin * ldb : b + begin;
-      sgemm(trans_a, trans_b, m, count, k, alpha, a, lda, b_part, ldb, beta, c + begin, ldc);
+      g.n = count;
+      g.b = trans_b ? b + begin * ldb : b + begin;
+      g.c = c + begin;
     }
+    kernel.run(g, packing.data() + part * plan.part_floats);
   });
 }
 

@@ -1,16 +1,16 @@
 #pragma once
-// The CPU kernels: GEMM through OpenBLAS, the rest hand-written loops the compiler vectorises.
+// The CPU kernels: GEMM packed and register-blocked (gemm/), the rest hand-written loops the
+// compiler vectorises.
 
 #include "backend/detail/kernels.hpp"
 
 namespace tabula::detail {
 
-/// Stateless; thread-safe. Large loops run on the process's ThreadPool; OpenBLAS is kept to
-/// one thread per call.
+/// Stateless; thread-safe. Large loops run on the process's ThreadPool.
 class CpuKernels final : public Kernels {
  public:
-  CpuKernels();
-  void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, float alpha,
+  std::size_t gemm_scratch_bytes(index_t m, index_t n, index_t k) const override;
+  void gemm(Scratch& scratch, bool trans_a, bool trans_b, index_t m, index_t n, index_t k, float alpha,
             const float* a, index_t lda, const float* b, index_t ldb, float beta, float* c,
             index_t ldc) override;
   void add_bias(float* y, const float* bias, index_t rows, index_t cols) override;

@@ -1,13 +1,15 @@
 #pragma once
 // The kernel interface of a device: every numeric operation layers, losses and optimizers
-// need, on raw float32 buffers that live on that device. Kernels never allocate: scratch
-// memory comes from the caller, who takes it from the session (category workspace).
+// need, on raw float32 buffers that live on that device. Kernels never allocate on their own:
+// scratch memory comes from the caller's session (category workspace), as a buffer the
+// caller holds or as a `Scratch` the kernel borrows from for the length of the call.
 //
 // One implementation per device (cpu/, later cuda/), chosen once per call site by
 // kernels_for(device), so no operation carries an if/else over backends.
 
 #include <cstdint>
 
+#include "backend/detail/scratch.hpp"
 #include "tabula/core/device.hpp"
 #include "tabula/nn/activation.hpp"
 
@@ -27,8 +29,12 @@ class Kernels {
  public:
   virtual ~Kernels() = default;
 
-  /// C = alpha * op(A) * op(B) + beta * C; row-major; op(A) is m x k, op(B) is k x n.
-  virtual void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, float alpha,
+  /// Bytes of scratch `gemm` borrows for these extents on the current thread count.
+  virtual std::size_t gemm_scratch_bytes(index_t m, index_t n, index_t k) const = 0;
+  /// C = alpha * op(A) * op(B) + beta * C; row-major; op(A) is m x k, op(B) is k x n. Packing
+  /// buffers come from `scratch` and are returned before it returns. With beta == 0, C is
+  /// not read. @throws OutOfMemory when the scratch cannot be had (C untouched).
+  virtual void gemm(Scratch& scratch, bool trans_a, bool trans_b, index_t m, index_t n, index_t k, float alpha,
                     const float* a, index_t lda, const float* b, index_t ldb, float beta,
                     float* c, index_t ldc) = 0;
 

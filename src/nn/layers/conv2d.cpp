@@ -4,8 +4,10 @@
 #include <cctype>
 
 #include "backend/detail/kernels.hpp"
+#include "nn/detail/gemm_packing.hpp"
 #include "nn/detail/initializers.hpp"
 #include "nn/detail/tensor_views.hpp"
+#include "session/detail/session_scratch.hpp"
 #include "nn/detail/window_geometry.hpp"
 #include "tabula/core/errors.hpp"
 
@@ -63,27 +65,38 @@ class Conv2DLayer final : public LayerImpl {
   void reserve(std::int64_t batch) override {
     TABULA_EXPECT(built(), InvalidArgument, "reserve of Conv2D layer '" << name() << "'",
                   "a built layer", "one not built yet");
-    columns_ = Tensor();  // give the old workspace back before asking for the new one
+    columns_ = packing_ = Tensor();  // give the old workspace back before asking for the new
     chunk_ = 0;
-    if (direct_) return;
+    if (direct_) {
+      const index_t rows = batch * pixels_;
+      packing_ = detail::reserve_gemm_packing(
+          name(), kernel_->value.device(),
+          {{rows, filters_, patch_}, {patch_, filters_, rows}, {rows, patch_, filters_}});
+      return;
+    }
     const std::size_t sample_bytes = static_cast<std::size_t>(pixels_ * patch_) * sizeof(float);
     chunk_ = std::clamp<std::int64_t>(static_cast<std::int64_t>(kWorkspaceBudget / sample_bytes), 1,
                                       std::max<std::int64_t>(batch, 1));
     columns_ = empty({chunk_ * pixels_, patch_},
                      {.category = Category::workspace, .name = name() + "/columns"});
+    const index_t rows = chunk_ * pixels_;
+    packing_ = detail::reserve_gemm_packing(
+        name(), kernel_->value.device(),
+        {{rows, filters_, patch_}, {patch_, filters_, rows}, {rows, patch_, filters_}});
   }
   void release_batch_buffers() override {
-    columns_ = Tensor();
+    columns_ = packing_ = Tensor();
     chunk_ = 0;
   }
 
   void forward(const Tensor& x, const Tensor& y, bool) override {
     auto& k = detail::kernels_for(x.device());
+    detail::SessionScratch scratch(kernel_->value, packing_);  // the GEMMs' packing buffers
     const index_t n = detail::rows_of(x);
     const float* kernel = f32(kernel_->value);
     float* out = f32(y);
     if (direct_) {
-      k.gemm(false, false, n * pixels_, filters_, patch_, 1.0f, f32(x), patch_, kernel, filters_,
+      k.gemm(scratch, false, false, n * pixels_, filters_, patch_, 1.0f, f32(x), patch_, kernel, filters_,
              0.0f, out, filters_);
     } else {
       const Window2d w = window(n);
@@ -91,7 +104,7 @@ class Conv2DLayer final : public LayerImpl {
       for (index_t first = 0; first < n; first += chunk_) {
         const index_t count = std::min(chunk_, n - first);
         k.im2col(w, f32(x), first, count, columns);
-        k.gemm(false, false, count * pixels_, filters_, patch_, 1.0f, columns, patch_, kernel,
+        k.gemm(scratch, false, false, count * pixels_, filters_, patch_, 1.0f, columns, patch_, kernel,
                filters_, 0.0f, out + first * pixels_ * filters_, filters_);
       }
     }
@@ -101,6 +114,7 @@ class Conv2DLayer final : public LayerImpl {
 
   void backward(const Tensor& x, const Tensor& y, const Tensor& dy, const Tensor* dx) override {
     auto& k = detail::kernels_for(x.device());
+    detail::SessionScratch scratch(kernel_->value, packing_);  // the GEMMs' packing buffers
     const index_t n = detail::rows_of(x);
     const index_t rows = n * pixels_;
     float* g = f32(dy);  // becomes dL/d(pre-activation), in place
@@ -109,10 +123,10 @@ class Conv2DLayer final : public LayerImpl {
     const float* kernel = f32(kernel_->value);
     float* dkernel = f32(kernel_->gradient);
     if (direct_) {
-      k.gemm(true, false, patch_, filters_, rows, 1.0f, f32(x), patch_, g, filters_, 0.0f, dkernel,
+      k.gemm(scratch, true, false, patch_, filters_, rows, 1.0f, f32(x), patch_, g, filters_, 0.0f, dkernel,
              filters_);
       if (dx)
-        k.gemm(false, true, rows, patch_, filters_, 1.0f, g, filters_, kernel, filters_, 0.0f,
+        k.gemm(scratch, false, true, rows, patch_, filters_, 1.0f, g, filters_, kernel, filters_, 0.0f,
                f32(*dx), patch_);
       return;
     }
@@ -122,11 +136,11 @@ class Conv2DLayer final : public LayerImpl {
       const index_t count = std::min(chunk_, n - first);
       const float* g_chunk = g + first * pixels_ * filters_;
       k.im2col(w, f32(x), first, count, columns);
-      k.gemm(true, false, patch_, filters_, count * pixels_, 1.0f, columns, patch_, g_chunk,
+      k.gemm(scratch, true, false, patch_, filters_, count * pixels_, 1.0f, columns, patch_, g_chunk,
              filters_, first == 0 ? 0.0f : 1.0f, dkernel, filters_);
       if (!dx) continue;
       // The chunk's patches are used up: their gradients take their place, then fold back.
-      k.gemm(false, true, count * pixels_, patch_, filters_, 1.0f, g_chunk, filters_, kernel,
+      k.gemm(scratch, false, true, count * pixels_, patch_, filters_, 1.0f, g_chunk, filters_, kernel,
              filters_, 0.0f, columns, patch_);
       k.col2im(w, columns, first, count, f32(*dx));
     }
@@ -157,6 +171,7 @@ class Conv2DLayer final : public LayerImpl {
   bool direct_ = false;
   index_t chunk_ = 0;  // samples unfolded at once
   Tensor columns_;
+  Tensor packing_;  // the GEMMs' packing buffer, per batch size (reserve)
   Parameter* kernel_ = nullptr;
   Parameter* bias_ = nullptr;
 };

@@ -1,8 +1,10 @@
 #include "tabula/nn/layers/dense.hpp"
 
 #include "backend/detail/kernels.hpp"
+#include "nn/detail/gemm_packing.hpp"
 #include "nn/detail/initializers.hpp"
 #include "nn/detail/tensor_views.hpp"
+#include "session/detail/session_scratch.hpp"
 #include "tabula/core/errors.hpp"
 
 namespace tabula::layers {
@@ -38,10 +40,20 @@ class DenseLayer final : public LayerImpl {
     if (bias_) detail::constant(bias_->value, 0.0f);
   }
 
+  void reserve(std::int64_t batch) override {
+    packing_ = Tensor();  // give the old buffer back before asking for the new one
+    const std::int64_t rows = batch * (input_shape().numel() / in_);
+    packing_ = detail::reserve_gemm_packing(
+        name(), kernel_->value.device(),
+        {{rows, units_, in_}, {in_, units_, rows}, {rows, in_, units_}});
+  }
+  void release_batch_buffers() override { packing_ = Tensor(); }
+
   void forward(const Tensor& x, const Tensor& y, bool) override {
     auto& k = detail::kernels_for(x.device());
+    detail::SessionScratch scratch(kernel_->value, packing_);  // the GEMMs' packing buffers
     const std::int64_t rows = x.numel() / in_;
-    k.gemm(false, false, rows, units_, in_, 1.0f, f32(x), in_, f32(kernel_->value), units_, 0.0f,
+    k.gemm(scratch, false, false, rows, units_, in_, 1.0f, f32(x), in_, f32(kernel_->value), units_, 0.0f,
            f32(y), units_);
     if (bias_) k.add_bias(f32(y), f32(bias_->value), rows, units_);
     k.activation_forward(activation_, f32(y), f32(y), rows, units_);
@@ -49,13 +61,14 @@ class DenseLayer final : public LayerImpl {
 
   void backward(const Tensor& x, const Tensor& y, const Tensor& dy, const Tensor* dx) override {
     auto& k = detail::kernels_for(x.device());
+    detail::SessionScratch scratch(kernel_->value, packing_);  // the GEMMs' packing buffers
     const std::int64_t rows = x.numel() / in_;
     float* g = f32(dy);  // becomes dL/d(pre-activation), in place
     if (!fused_output()) k.activation_backward(activation_, f32(y), g, g, rows, units_);
-    k.gemm(true, false, in_, units_, rows, 1.0f, f32(x), in_, g, units_, 0.0f,
+    k.gemm(scratch, true, false, in_, units_, rows, 1.0f, f32(x), in_, g, units_, 0.0f,
            f32(kernel_->gradient), units_);
     if (bias_) k.sum_rows(g, f32(bias_->gradient), rows, units_);
-    if (dx) k.gemm(false, true, rows, in_, units_, 1.0f, g, units_, f32(kernel_->value), units_,
+    if (dx) k.gemm(scratch, false, true, rows, in_, units_, 1.0f, g, units_, f32(kernel_->value), units_,
                    0.0f, f32(*dx), in_);
   }
 
@@ -66,6 +79,7 @@ class DenseLayer final : public LayerImpl {
   std::int64_t in_ = 0;
   Parameter* kernel_ = nullptr;
   Parameter* bias_ = nullptr;
+  Tensor packing_;  // the GEMMs' packing buffer, per batch size (reserve)
 };
 
 }  // namespace

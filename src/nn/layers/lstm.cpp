@@ -7,8 +7,10 @@
 #include "backend/detail/device_copy.hpp"
 #include "backend/detail/kernels.hpp"
 #include "backend/detail/recurrent_kernels.hpp"
+#include "nn/detail/gemm_packing.hpp"
 #include "nn/detail/initializers.hpp"
 #include "nn/detail/tensor_views.hpp"
+#include "session/detail/session_scratch.hpp"
 #include "tabula/core/errors.hpp"
 
 namespace tabula::layers {
@@ -81,17 +83,26 @@ class LSTMLayer final : public LayerImpl {
       hidden_ = buffer({batch, timesteps_ - 1, units_}, Category::activations, "hidden");
     dh_ = buffer({batch, units_}, Category::workspace, "dh");
     dc_ = buffer({batch, units_}, Category::workspace, "dc");
+    const index_t T = timesteps_, U = units_, G = 4 * units_;
+    packing_ = detail::reserve_gemm_packing(name(), kernel_->value.device(),
+                                            {{batch * T, G, features_},
+                                             {batch, G, U},
+                                             {U, G, batch},
+                                             {batch, U, G},
+                                             {features_, G, batch * T},
+                                             {batch * T, features_, G}});
     capacity_ = batch;
   }
 
   void release_batch_buffers() override {
-    gates_ = cells_ = hidden_ = dh_ = dc_ = Tensor();
+    gates_ = cells_ = hidden_ = dh_ = dc_ = packing_ = Tensor();
     capacity_ = 0;
   }
 
   void forward(const Tensor& x, const Tensor& y, bool) override {
     const index_t rows = checked_rows(x);
     auto& k = detail::kernels_for(x.device());
+    detail::SessionScratch scratch(kernel_->value, packing_);  // the GEMMs' packing buffers
     auto& rk = detail::recurrent_kernels_for(x.device());
     const index_t T = timesteps_, U = units_, G = 4 * units_;
     float* gates = f32(gates_);
@@ -99,7 +110,7 @@ class LSTMLayer final : public LayerImpl {
     const float* recurrent = f32(recurrent_kernel_->value);
 
     // Every timestep's input projection in one gemm: (rows * T, F) · (F, 4U).
-    k.gemm(false, false, rows * T, G, features_, 1.0f, f32(x), features_, f32(kernel_->value), G,
+    k.gemm(scratch, false, false, rows * T, G, features_, 1.0f, f32(x), features_, f32(kernel_->value), G,
            0.0f, gates, G);
     if (bias_) k.add_bias(gates, f32(bias_->value), rows * T, G);
 
@@ -108,7 +119,7 @@ class LSTMLayer final : public LayerImpl {
       float* gates_t = gates + t * G;
       if (t > 0) {  // h_{-1} = 0 adds nothing
         const Rows h_prev = hidden_at(y, t - 1);
-        k.gemm(false, false, rows, G, U, 1.0f, h_prev.data, h_prev.ld, recurrent, G, 1.0f, gates_t,
+        k.gemm(scratch, false, false, rows, G, U, 1.0f, h_prev.data, h_prev.ld, recurrent, G, 1.0f, gates_t,
                T * G);
       }
       const Rows h = hidden_at(y, t);
@@ -121,6 +132,7 @@ class LSTMLayer final : public LayerImpl {
   void backward(const Tensor& x, const Tensor& y, const Tensor& dy, const Tensor* dx) override {
     const index_t rows = checked_rows(x);
     auto& k = detail::kernels_for(x.device());
+    detail::SessionScratch scratch(kernel_->value, packing_);  // the GEMMs' packing buffers
     auto& rk = detail::recurrent_kernels_for(x.device());
     const index_t T = timesteps_, U = units_, G = 4 * units_;
     float* gates = f32(gates_);
@@ -142,21 +154,21 @@ class LSTMLayer final : public LayerImpl {
                             t == T - 1 ? nullptr : dh, dy_t, dc);
       if (t == 0) break;  // h_{-1} = 0: no recurrent-kernel term, no earlier state
       const Rows h_prev = hidden_at(y, t - 1);
-      k.gemm(true, false, U, G, rows, 1.0f, h_prev.data, h_prev.ld, gates_t, T * G,
+      k.gemm(scratch, true, false, U, G, rows, 1.0f, h_prev.data, h_prev.ld, gates_t, T * G,
              accumulated ? 1.0f : 0.0f, d_recurrent, G);
       accumulated = true;
-      k.gemm(false, true, rows, U, G, 1.0f, gates_t, T * G, recurrent, G, 0.0f, dh, U);
+      k.gemm(scratch, false, true, rows, U, G, 1.0f, gates_t, T * G, recurrent, G, 0.0f, dh, U);
     }
     if (!accumulated)
       detail::zero_bytes(d_recurrent, recurrent_kernel_->gradient.device(),
                          recurrent_kernel_->gradient.nbytes());
 
     // Whole-sequence gemms over rows * T rows of dL/d(gate pre-activations).
-    k.gemm(true, false, features_, G, rows * T, 1.0f, f32(x), features_, gates, G, 0.0f,
+    k.gemm(scratch, true, false, features_, G, rows * T, 1.0f, f32(x), features_, gates, G, 0.0f,
            f32(kernel_->gradient), G);
     if (bias_) k.sum_rows(gates, f32(bias_->gradient), rows * T, G);
     if (dx)
-      k.gemm(false, true, rows * T, features_, G, 1.0f, gates, G, f32(kernel_->value), G, 0.0f,
+      k.gemm(scratch, false, true, rows * T, features_, G, 1.0f, gates, G, f32(kernel_->value), G, 0.0f,
              f32(*dx), features_);
   }
 
@@ -205,6 +217,7 @@ class LSTMLayer final : public LayerImpl {
   Parameter* bias_ = nullptr;
   index_t capacity_ = 0;
   Tensor gates_, cells_, hidden_, dh_, dc_;
+  Tensor packing_;  // the GEMMs' packing buffer, per batch size (reserve)
 };
 
 }  // namespace

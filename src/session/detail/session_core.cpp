@@ -80,14 +80,11 @@ SessionCore::DevicePool* SessionCore::find_pool(Device device) const noexcept {
   return it == pools_.end() ? nullptr : it->second.get();
 }
 
-std::shared_ptr<Storage> SessionCore::allocate(std::size_t bytes, Device device,
-                                               Category category,
-                                               std::string_view name_prefix) {
-  std::unique_lock lock(mutex_);
-  DevicePool& dp = pool_for(device);
-  void* data = nullptr;
+void* SessionCore::allocate_locked(std::unique_lock<std::mutex>& lock, DevicePool& dp,
+                                   std::size_t bytes, Device device, Category category,
+                                   std::string_view name) {
   try {
-    data = dp.front().allocate(bytes);
+    return dp.front().allocate(bytes);
   } catch (const OutOfMemory&) {
     // The pool already gave back its own free segments and retried. Other sessions on the
     // device may be caching what the OS or driver needs; ask them, then try once more.
@@ -98,13 +95,36 @@ std::shared_ptr<Storage> SessionCore::allocate(std::size_t bytes, Device device,
       if (other.get() != this) other->release_cached(device);
     lock.lock();
     try {
-      data = dp.front().allocate(bytes);
+      return dp.front().allocate(bytes);
     } catch (const OutOfMemory& second) {
-      throw OutOfMemory(out_of_memory_message(bytes, device, category, name_prefix,
-                                              second.what()),
+      throw OutOfMemory(out_of_memory_message(bytes, device, category, name, second.what()),
                         bytes, options_.memory_limit);
     }
   }
+}
+
+void SessionCore::count_locked(DevicePool& dp, Device device, Category category,
+                               std::size_t bytes) noexcept {
+  const std::size_t accounted = PoolResource::block_size(bytes);
+  dp.current[category] += accounted;
+  dp.peak_by_category[category] = std::max(dp.peak_by_category[category], dp.current[category]);
+  dp.peak = std::max(dp.peak, dp.current.total());
+  SessionList::instance().add_bytes(device, accounted);
+}
+
+void SessionCore::uncount_locked(DevicePool& dp, Device device, Category category,
+                                 std::size_t bytes) noexcept {
+  const std::size_t accounted = PoolResource::block_size(bytes);
+  dp.current[category] -= accounted;
+  SessionList::instance().sub_bytes(device, accounted);
+}
+
+std::shared_ptr<Storage> SessionCore::allocate(std::size_t bytes, Device device,
+                                               Category category,
+                                               std::string_view name_prefix) {
+  std::unique_lock lock(mutex_);
+  DevicePool& dp = pool_for(device);
+  void* data = allocate_locked(lock, dp, bytes, device, category, name_prefix);
   std::shared_ptr<Storage> storage;
   try {
     storage = std::make_shared<Storage>(shared_from_this(), data, bytes, device, category,
@@ -113,13 +133,25 @@ std::shared_ptr<Storage> SessionCore::allocate(std::size_t bytes, Device device,
     dp.front().deallocate(data, bytes);
     throw;
   }
-  const std::size_t accounted = PoolResource::block_size(bytes);
-  dp.current[category] += accounted;
-  dp.peak_by_category[category] = std::max(dp.peak_by_category[category], dp.current[category]);
-  dp.peak = std::max(dp.peak, dp.current.total());
-  SessionList::instance().add_bytes(device, accounted);
+  count_locked(dp, device, category, bytes);
   register_locked(*storage);
   return storage;
+}
+
+void* SessionCore::allocate_scratch(std::size_t bytes, Device device) {
+  std::unique_lock lock(mutex_);
+  DevicePool& dp = pool_for(device);
+  void* data = allocate_locked(lock, dp, bytes, device, Category::workspace, "kernel scratch");
+  count_locked(dp, device, Category::workspace, bytes);
+  return data;
+}
+
+void SessionCore::release_scratch(void* data, std::size_t bytes, Device device) noexcept {
+  std::lock_guard lock(mutex_);
+  DevicePool* dp = find_pool(device);
+  if (dp == nullptr || data == nullptr) return;
+  dp->front().deallocate(data, bytes);
+  uncount_locked(*dp, device, Category::workspace, bytes);
 }
 
 void SessionCore::release(Storage& storage) noexcept {
@@ -135,9 +167,7 @@ void SessionCore::release_locked(Storage& storage) noexcept {
   unregister_locked(storage);
   if (dp == nullptr || data == nullptr) return;
   dp->front().deallocate(data, storage.nbytes());
-  const std::size_t accounted = PoolResource::block_size(storage.nbytes());
-  dp->current[storage.category()] -= accounted;
-  SessionList::instance().sub_bytes(storage.device(), accounted);
+  uncount_locked(*dp, storage.device(), storage.category(), storage.nbytes());
 }
 
 // ---- registry ---------------------------------------------------------------------------

@@ -40,6 +40,11 @@ class SessionCore : public std::enable_shared_from_this<SessionCore> {
   /// `name_prefix`. @throws OutOfMemory with the session's breakdown.
   std::shared_ptr<Storage> allocate(std::size_t bytes, Device device, Category category,
                                     std::string_view name_prefix);
+  /// Kernel scratch (see `SessionScratch`): `bytes` from the device's pool, counted as
+  /// workspace until `release_scratch`, not registered as an object (it lives for one kernel
+  /// call, under a `SessionUse`). @throws OutOfMemory with the session's breakdown.
+  void* allocate_scratch(std::size_t bytes, Device device);
+  void release_scratch(void* data, std::size_t bytes, Device device) noexcept;
   /// Returns a live storage's bytes; called from `~Storage`.
   void release(Storage& storage) noexcept;
   /// Returns a storage's bytes with the lock already held (from `clear`).
@@ -94,6 +99,14 @@ class SessionCore : public std::enable_shared_from_this<SessionCore> {
   };
 
   DevicePool& pool_for(Device device);
+  // From the device's pool, asking other sessions for their cached segments once when it is
+  // out of memory; may drop and retake `lock` meanwhile.
+  void* allocate_locked(std::unique_lock<std::mutex>& lock, DevicePool& dp, std::size_t bytes,
+                        Device device, Category category, std::string_view name);
+  void count_locked(DevicePool& dp, Device device, Category category,
+                    std::size_t bytes) noexcept;
+  void uncount_locked(DevicePool& dp, Device device, Category category,
+                      std::size_t bytes) noexcept;
   DevicePool* find_pool(Device device) const noexcept;
   void register_locked(Tracked& object) noexcept;
   void unregister_locked(Tracked& object) noexcept;

@@ -1,0 +1,248 @@
+#pragma once
+// The body of every packed GEMM variant; included by one source file per instruction set,
+// which first defines
+//   TABULA_GEMM_VECTOR  floats per vector register (16 AVX-512, 8 AVX2, 4 SSE2)
+//   TABULA_GEMM_ROWS    rows of C per micro-tile (MR)
+//   TABULA_GEMM_VECTORS vectors per micro-tile row (NR = VECTORS * VECTOR columns)
+// and is compiled for that instruction set. Everything here has internal linkage (an unnamed
+// namespace, on purpose in a header): each variant's copy is compiled with its own flags, and
+// a shared inline function could otherwise be linked from a variant the CPU cannot run.
+//
+// The algorithm is the classic one of GotoBLAS/BLIS, written here from its description: C is
+// walked in column blocks of NC; k in blocks of KC; op(B)'s KC x NC block is packed into
+// slivers NR columns wide, op(A) into micro-panels MR rows tall, and a micro-tile of MR x NR
+// accumulators in registers runs KC rank-1 updates from the two packs. Partial tiles at the
+// edges are computed whole on zero-padded packs into a local tile, by the same code, so an
+// edge element rounds exactly as an inner one.
+
+#include <cstdint>
+#include <cstring>
+
+#include "backend/cpu/gemm/packed_gemm.hpp"
+
+namespace tabula::detail {
+namespace {
+
+using idx = std::int64_t;
+
+constexpr int kVector = TABULA_GEMM_VECTOR;
+constexpr int kRows = TABULA_GEMM_ROWS;                     // MR
+constexpr int kVectors = TABULA_GEMM_VECTORS;
+constexpr int kCols = TABULA_GEMM_VECTORS * TABULA_GEMM_VECTOR;  // NR
+// A KC x NR sliver of B (32 KiB for AVX-512) is read from L2 per micro-tile while the MR x KC
+// micro-panel of A stays in L1; the KC x NC block of B (512 KiB) and the MC x KC block of A
+// (96 KiB) fit in L2. k is cut into equal blocks of at most KC (784 = 4 x 196, not
+// 3 x 256 + 16): a short last block would read and write C for little work.
+constexpr idx kDepth = 256;   // KC, at most
+constexpr idx kWidth = 512;   // NC, a multiple of every NR
+constexpr idx kHeight = 96;   // MC, a multiple of every MR
+
+typedef float vfloat __attribute__((vector_size(TABULA_GEMM_VECTOR * sizeof(float))));
+
+constexpr idx min_of(idx x, idx y) { return x < y ? x : y; }
+constexpr idx round_up(idx x, idx to) { return (x + to - 1) / to * to; }
+
+inline vfloat load_unaligned(const float* p) {
+  vfloat v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store_unaligned(float* p, vfloat v) { std::memcpy(p, &v, sizeof v); }
+
+// The depth of each k block: k / ceil(k / KC), rounded up to a multiple of 8.
+constexpr idx block_depth(idx k) {
+  const idx blocks = (k + kDepth - 1) / kDepth;
+  return min_of(kDepth, round_up((k + blocks - 1) / blocks, 8));
+}
+
+// Grows with each extent (block_depth does not: 257 is cut as 2 x 136), so that a buffer
+// reserved for a batch also serves a smaller last batch.
+idx scratch_floats(idx m, idx n, idx k) noexcept {
+  if (m <= 0 || n <= 0 || k <= 0) return 0;
+  const idx depth = min_of(round_up(k, 8), kDepth);
+  return round_up(min_of(n, kWidth), kCols) * depth + round_up(min_of(m, kHeight), kRows) * depth;
+}
+
+// op(B)[p0 .. p0+depth, j0 .. j0+width] into slivers: sliver s holds, for each p, the NR
+// columns j0 + s*NR .. of row p, zero past `width`.
+void pack_b(const GemmArgs& g, idx p0, idx depth, idx j0, idx width, float* packed) {
+  for (idx s = 0; s * kCols < width; ++s) {
+    float* out = packed + s * kCols * depth;
+    const idx j_first = j0 + s * kCols;
+    const idx cols = min_of(kCols, width - s * kCols);
+    if (!g.trans_b) {
+      for (idx p = 0; p < depth; ++p) {
+        const float* row = g.b + (p0 + p) * g.ldb + j_first;
+        float* dst = out + p * kCols;
+        std::memcpy(dst, row, static_cast<std::size_t>(cols) * sizeof(float));
+        for (idx j = cols; j < kCols; ++j) dst[j] = 0.0f;
+      }
+    } else {
+      // op(B)[p][j] = B[j][p]: NR rows of B read side by side (each stays in L1 for the 16
+      // values of p its cache line holds), the pack written in order.
+      const float* rows = g.b + j_first * g.ldb + p0;
+      for (idx p = 0; p < depth; ++p) {
+        float* dst = out + p * kCols;
+        for (idx j = 0; j < cols; ++j) dst[j] = rows[j * g.ldb + p];
+        for (idx j = cols; j < kCols; ++j) dst[j] = 0.0f;
+      }
+    }
+  }
+}
+
+// op(A)[i0 .. i0+height, p0 .. p0+depth] of a transposed A as micro-panels of MR rows: panel
+// r holds, for each p, the MR values of rows i0 + r*MR .., zero past `height`. The values of
+// one p are contiguous in A, so a panel's MR values are one copy.
+void pack_transposed_a(const GemmArgs& g, idx i0, idx height, idx p0, idx depth,
+                       float* packed) {
+  const idx full = height / kRows;
+  const idx rest = height - full * kRows;
+  for (idx p = 0; p < depth; ++p) {
+    const float* src = g.a + (p0 + p) * g.lda + i0;
+    for (idx r = 0; r < full; ++r)
+      std::memcpy(packed + r * kRows * depth + p * kRows, src + r * kRows, sizeof(float) * kRows);
+    if (rest > 0) {
+      float* dst = packed + full * kRows * depth + p * kRows;
+      for (idx i = 0; i < kRows; ++i) dst[i] = i < rest ? src[full * kRows + i] : 0.0f;
+    }
+  }
+}
+
+// The last `rows` (< MR) rows of a non-transposed A from i0 as one zero-padded micro-panel.
+void pack_edge_rows(const GemmArgs& g, idx i0, idx rows, idx p0, idx depth, float* packed) {
+  std::memset(packed, 0, static_cast<std::size_t>(kRows * depth) * sizeof(float));
+  for (idx i = 0; i < rows; ++i) {
+    const float* row = g.a + (i0 + i) * g.lda + p0;
+    for (idx p = 0; p < depth; ++p) packed[p * kRows + i] = row[p];
+  }
+}
+
+// Where a micro-tile reads its MR x depth values of op(A): a packed micro-panel (MR values per
+// p, contiguous), or MR rows of A itself when A is not transposed (row i at a + i * lda).
+// Packing A would cost about as much as the multiply-adds when n is small (a convolution's
+// 64 filters), so A is read in place where it can be.
+struct PackedA {
+  const float* a;
+  float at(int i, idx p) const { return a[p * kRows + i]; }
+};
+struct RowsOfA {
+  const float* a;
+  idx lda;
+  float at(int i, idx p) const { return a[i * lda + p]; }
+};
+
+// C[0..MR, 0..NR] = alpha * sum_p a(:, p) b[p]^T + beta * C; with beta == 0, C is not read.
+template <typename A>
+__attribute__((always_inline)) inline void micro_tile(idx depth, A a, const float* __restrict b,
+                                                      float* c, idx ldc, float alpha,
+                                                      float beta) {
+  vfloat acc[kRows][kVectors];
+#pragma GCC unroll 16
+  for (int i = 0; i < kRows; ++i) {
+    // C's rows are far apart (often 4 KiB, one cache set): fetch them while the sums run.
+    if (beta != 0.0f) {
+      __builtin_prefetch(c + i * ldc, 1);
+      __builtin_prefetch(c + i * ldc + kCols - 1, 1);
+    }
+#pragma GCC unroll 8
+    for (int v = 0; v < kVectors; ++v) acc[i][v] = vfloat{} + 0.0f;
+  }
+  for (idx p = 0; p < depth; ++p) {
+    vfloat bv[kVectors];
+#pragma GCC unroll 8
+    for (int v = 0; v < kVectors; ++v)
+      bv[v] = *reinterpret_cast<const vfloat*>(b + p * kCols + v * kVector);
+#pragma GCC unroll 16
+    for (int i = 0; i < kRows; ++i) {
+      const float ai = a.at(i, p);
+#pragma GCC unroll 8
+      for (int v = 0; v < kVectors; ++v) acc[i][v] += ai * bv[v];
+    }
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < kRows; ++i) {
+#pragma GCC unroll 8
+    for (int v = 0; v < kVectors; ++v) {
+      float* out = c + i * ldc + v * kVector;
+      vfloat r = alpha * acc[i][v];
+      if (beta != 0.0f) r += beta * load_unaligned(out);
+      store_unaligned(out, r);
+    }
+  }
+}
+
+// A partial tile: the whole tile on a local copy, then its rows x cols part written back.
+template <typename A>
+void edge_tile(idx depth, A a, const float* b, float* c, idx ldc, idx rows, idx cols,
+               float alpha, float beta) {
+  alignas(64) float tile[kRows * kCols];
+  if (beta != 0.0f)
+    for (idx i = 0; i < rows; ++i)
+      std::memcpy(tile + i * kCols, c + i * ldc, static_cast<std::size_t>(cols) * sizeof(float));
+  micro_tile(depth, a, b, tile, kCols, alpha, beta);
+  for (idx i = 0; i < rows; ++i)
+    std::memcpy(c + i * ldc, tile + i * kCols, static_cast<std::size_t>(cols) * sizeof(float));
+}
+
+void scale_c(const GemmArgs& g) {
+  for (idx i = 0; i < g.m; ++i) {
+    float* row = g.c + i * g.ldc;
+    for (idx j = 0; j < g.n; ++j) row[j] = g.beta == 0.0f ? 0.0f : g.beta * row[j];
+  }
+}
+
+// One MR-row panel of C against every sliver of the packed B block.
+template <typename A>
+void panel_times_block(idx depth, A a, idx rows, const float* packed_b, idx width, float* c,
+                       idx ldc, float alpha, float beta) {
+  for (idx s = 0; s * kCols < width; ++s) {
+    const idx cols = min_of(kCols, width - s * kCols);
+    const float* sliver = packed_b + s * kCols * depth;
+    if (rows == kRows && cols == kCols)
+      micro_tile(depth, a, sliver, c + s * kCols, ldc, alpha, beta);
+    else
+      edge_tile(depth, a, sliver, c + s * kCols, ldc, rows, cols, alpha, beta);
+  }
+}
+
+void run(const GemmArgs& g, float* scratch) noexcept {
+  if (g.m <= 0 || g.n <= 0) return;
+  if (g.k <= 0) return scale_c(g);
+  const idx max_depth = block_depth(g.k);
+  float* packed_b = scratch;
+  float* packed_a = scratch + round_up(min_of(g.n, kWidth), kCols) * max_depth;
+  for (idx j0 = 0; j0 < g.n; j0 += kWidth) {
+    const idx width = min_of(kWidth, g.n - j0);
+    for (idx p0 = 0; p0 < g.k; p0 += max_depth) {
+      const idx depth = min_of(max_depth, g.k - p0);
+      const float beta = p0 == 0 ? g.beta : 1.0f;  // later k blocks add to the first's result
+      pack_b(g, p0, depth, j0, width, packed_b);
+      if (!g.trans_a) {
+        for (idx i0 = 0; i0 < g.m; i0 += kRows) {
+          const idx rows = min_of(kRows, g.m - i0);
+          float* c_rows = g.c + i0 * g.ldc + j0;
+          if (rows == kRows) {
+            panel_times_block(depth, RowsOfA{g.a + i0 * g.lda + p0, g.lda}, rows, packed_b,
+                              width, c_rows, g.ldc, g.alpha, beta);
+          } else {
+            pack_edge_rows(g, i0, rows, p0, depth, packed_a);
+            panel_times_block(depth, PackedA{packed_a}, rows, packed_b, width, c_rows, g.ldc,
+                              g.alpha, beta);
+          }
+        }
+        continue;
+      }
+      for (idx h0 = 0; h0 < g.m; h0 += kHeight) {
+        const idx height = min_of(kHeight, g.m - h0);
+        pack_transposed_a(g, h0, height, p0, depth, packed_a);
+        for (idx r = 0; r * kRows < height; ++r)
+          panel_times_block(depth, PackedA{packed_a + r * kRows * depth},
+                            min_of(kRows, height - r * kRows), packed_b, width,
+                            g.c + (h0 + r * kRows) * g.ldc + j0, g.ldc, g.alpha, beta);
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace tabula::detail

@@ -1,0 +1,25 @@
+#pragma once
+// The packing buffer a layer reserves for its GEMMs.
+
+#include <initializer_list>
+#include <string>
+
+#include "backend/detail/kernels.hpp"
+#include "tabula/core/tensor.hpp"
+
+namespace tabula::detail {
+
+/// Extents of one GEMM a layer runs: op(A) is m x k, op(B) is k x n.
+struct GemmExtents {
+  index_t m, n, k;
+};
+
+/// A session buffer ("<layer>/gemm_packing", category workspace) large enough for the packing
+/// of the largest of `gemms` on `device`'s kernels at the current thread count; an empty tensor
+/// when none needs any. Layers reserve it with their batch buffers and lend it to their GEMMs
+/// through `SessionScratch`, so a training step takes no memory once it has begun.
+/// @throws OutOfMemory
+Tensor reserve_gemm_packing(const std::string& layer_name, Device device,
+                            std::initializer_list<GemmExtents> gemms);
+
+}  // namespace tabula::detail
