@@ -79,8 +79,11 @@ TEST(TabulaProgramProcess, ATrialPastItsTimeoutIsKilledAndRecorded) {
 
 TEST(TabulaProgramSignals, CtrlCStopsAfterTheCurrentTrialWithEverythingWritten) {
   testing::TempDir dir("cli");
-  const std::string sweep = dir.write(
-      "s.yaml", testing::small_sweep("[8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23]"));
+  // Trials of 500 epochs (~0.2 s here): the signal must land while one runs, and 16 trials of
+  // one epoch took less (a few ms each) than the 50 ms poll below.
+  std::string yaml = testing::small_sweep("[8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23]");
+  yaml.replace(yaml.find("epochs: 1"), 9, "epochs: 500");
+  const std::string sweep = dir.write("s.yaml", yaml);
   const std::string out = dir.file("out");
   // SIGINT as Ctrl-C sends it, once the first trial is recorded (a second trial is running).
   const ProgramRun run = testing::run_command(
