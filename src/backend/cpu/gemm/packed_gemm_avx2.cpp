@@ -2,6 +2,10 @@
 #define TABULA_GEMM_VECTOR 8
 #define TABULA_GEMM_ROWS 6
 #define TABULA_GEMM_VECTORS 2
+#define TABULA_GEMM_FMA _mm256_fmadd_ps
+#define TABULA_GEMM_SPLAT _mm256_set1_ps
+#include <immintrin.h>
+
 #include "backend/cpu/gemm/packed_gemm_blocked.hpp"
 
 namespace tabula::detail {

@@ -2,6 +2,10 @@
 #define TABULA_GEMM_VECTOR 16
 #define TABULA_GEMM_ROWS 8
 #define TABULA_GEMM_VECTORS 2
+#define TABULA_GEMM_FMA _mm512_fmadd_ps
+#define TABULA_GEMM_SPLAT _mm512_set1_ps
+#include <immintrin.h>
+
 #include "backend/cpu/gemm/packed_gemm_blocked.hpp"
 
 namespace tabula::detail {

@@ -4,7 +4,11 @@
 //   TABULA_GEMM_VECTOR  floats per vector register (16 AVX-512, 8 AVX2, 4 SSE2)
 //   TABULA_GEMM_ROWS    rows of C per micro-tile (MR)
 //   TABULA_GEMM_VECTORS vectors per micro-tile row (NR = VECTORS * VECTOR columns)
-// and is compiled for that instruction set. Everything here has internal linkage (an unnamed
+//   TABULA_GEMM_FMA     optionally, the fused multiply-add of three vectors (an intrinsic),
+//                       with TABULA_GEMM_SPLAT, the intrinsic that broadcasts a float
+// and is compiled for that instruction set, without contraction (-ffp-contract=off): every
+// multiply-add that is fused is fused here by name, so no element's rounding depends on how
+// the compiler treated the code around it (an edge tile, a sanitizer's checks). Everything here has internal linkage (an unnamed
 // namespace, on purpose in a header): each variant's copy is compiled with its own flags, and
 // a shared inline function could otherwise be linked from a variant the CPU cannot run.
 //
@@ -38,6 +42,15 @@ constexpr idx kWidth = 512;   // NC, a multiple of every NR
 constexpr idx kHeight = 96;   // MC, a multiple of every MR
 
 typedef float vfloat __attribute__((vector_size(TABULA_GEMM_VECTOR * sizeof(float))));
+
+// a * b + c for a scalar a: rounded once where the instruction set fuses it, else twice.
+inline vfloat multiply_add(float a, vfloat b, vfloat c) {
+#if defined(TABULA_GEMM_FMA)
+  return TABULA_GEMM_FMA(TABULA_GEMM_SPLAT(a), b, c);
+#else
+  return a * b + c;
+#endif
+}
 
 constexpr idx min_of(idx x, idx y) { return x < y ? x : y; }
 constexpr idx round_up(idx x, idx to) { return (x + to - 1) / to * to; }
@@ -145,7 +158,7 @@ __attribute__((always_inline)) inline void micro_tile(idx depth, A a, const floa
       __builtin_prefetch(c + i * ldc + kCols - 1, 1);
     }
 #pragma GCC unroll 8
-    for (int v = 0; v < kVectors; ++v) acc[i][v] = vfloat{} + 0.0f;
+    for (int v = 0; v < kVectors; ++v) acc[i][v] = vfloat{};
   }
   for (idx p = 0; p < depth; ++p) {
     vfloat bv[kVectors];
@@ -156,7 +169,7 @@ __attribute__((always_inline)) inline void micro_tile(idx depth, A a, const floa
     for (int i = 0; i < kRows; ++i) {
       const float ai = a.at(i, p);
 #pragma GCC unroll 8
-      for (int v = 0; v < kVectors; ++v) acc[i][v] += ai * bv[v];
+      for (int v = 0; v < kVectors; ++v) acc[i][v] = multiply_add(ai, bv[v], acc[i][v]);
     }
   }
 #pragma GCC unroll 16
@@ -164,9 +177,8 @@ __attribute__((always_inline)) inline void micro_tile(idx depth, A a, const floa
 #pragma GCC unroll 8
     for (int v = 0; v < kVectors; ++v) {
       float* out = c + i * ldc + v * kVector;
-      vfloat r = alpha * acc[i][v];
-      if (beta != 0.0f) r += beta * load_unaligned(out);
-      store_unaligned(out, r);
+      const vfloat r = alpha * acc[i][v];
+      store_unaligned(out, beta != 0.0f ? multiply_add(beta, load_unaligned(out), r) : r);
     }
   }
 }
