@@ -27,11 +27,9 @@ TRAIN_BENCH_WORKLOADS ?= mlp_small mlp_large cnn lstm
 
 ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
             UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-# Under TSan: no OpenBLAS threads (uninstrumented, they spin-wait, which TSan slowed ~10x more
-# than the work itself), and two threads in tabula's own pool, so that its hand-overs are
-# checked in every threaded suite. scripts/tsan.supp drops reports from inside OpenBLAS.
-TSAN_ENV := OPENBLAS_NUM_THREADS=1 TABULA_NUM_THREADS=2 \
-            TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/scripts/tsan.supp
+# Under TSan: two threads in tabula's own pool, so that its hand-overs are checked in every
+# threaded suite. No suppressions: every thread that runs is tabula's, and instrumented.
+TSAN_ENV := TABULA_NUM_THREADS=2 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 
 .PHONY: all deps build test asan install-check demo tsan tsan-configure tsan-check check bench fuzz \
         clean help

@@ -7,8 +7,7 @@
 # Debian installs OpenBLAS under a flavour directory (openblas-pthread, openblas-openmp, ...)
 # and ships an OpenBLASConfig.cmake that only sets variables; this module uses that when it is
 # there, then pkg-config, then a plain search, so the header and library found belong together.
-# Installed next to tabulaConfig.cmake so that find_dependency(OpenBLAS) works for consumers of
-# the static library.
+# Used by the benchmarks only (the reference GEMM); the library itself does not link OpenBLAS.
 
 include(FindPackageHandleStandardArgs)
 

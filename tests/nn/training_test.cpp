@@ -72,8 +72,8 @@ TEST(Training, ClearingASessionWithATrainedModelReturnsRssToBaseline) {
   if (std::string why; skip_reason(why)) GTEST_SKIP() << why;
   Sequential kept;
   // Warm the process up outside the measured window with the same model and batch size:
-  // OpenBLAS's threads and buffers, zlib and the allocator's arenas are the process's, not
-  // the session's.
+  // the kernels' pool threads, zlib and the allocator's arenas are the process's, not the
+  // session's.
   {
     Session warm({.name = "warm"});
     SessionScope use(warm);
