@@ -40,6 +40,11 @@ constexpr int kCols = TABULA_GEMM_VECTORS * TABULA_GEMM_VECTOR;  // NR
 constexpr idx kDepth = 256;   // KC, at most
 constexpr idx kWidth = 512;   // NC, a multiple of every NR
 constexpr idx kHeight = 96;   // MC, a multiple of every MR
+// B is read in place, not packed, when few rows of A will reuse it and its rows are close
+// (within 1 KiB: the hardware prefetcher follows such a stride, and a sliver spans few pages):
+// a small layer's forward pass (128 x 128 x 784), an LSTM's recurrent step.
+constexpr idx kInPlaceRows = 2 * kHeight;
+constexpr idx kInPlaceStride = 256;
 
 typedef float vfloat __attribute__((vector_size(TABULA_GEMM_VECTOR * sizeof(float))));
 
@@ -147,7 +152,7 @@ struct RowsOfA {
 // C[0..MR, 0..NR] = alpha * sum_p a(:, p) b[p]^T + beta * C; with beta == 0, C is not read.
 template <typename A>
 __attribute__((always_inline)) inline void micro_tile(idx depth, A a, const float* __restrict b,
-                                                      float* c, idx ldc, float alpha,
+                                                      idx ldb, float* c, idx ldc, float alpha,
                                                       float beta) {
   vfloat acc[kRows][kVectors];
 #pragma GCC unroll 16
@@ -164,7 +169,7 @@ __attribute__((always_inline)) inline void micro_tile(idx depth, A a, const floa
     vfloat bv[kVectors];
 #pragma GCC unroll 8
     for (int v = 0; v < kVectors; ++v)
-      bv[v] = *reinterpret_cast<const vfloat*>(b + p * kCols + v * kVector);
+      bv[v] = load_unaligned(b + p * ldb + v * kVector);
 #pragma GCC unroll 16
     for (int i = 0; i < kRows; ++i) {
       const float ai = a.at(i, p);
@@ -185,13 +190,13 @@ __attribute__((always_inline)) inline void micro_tile(idx depth, A a, const floa
 
 // A partial tile: the whole tile on a local copy, then its rows x cols part written back.
 template <typename A>
-void edge_tile(idx depth, A a, const float* b, float* c, idx ldc, idx rows, idx cols,
+void edge_tile(idx depth, A a, const float* b, idx ldb, float* c, idx ldc, idx rows, idx cols,
                float alpha, float beta) {
   alignas(64) float tile[kRows * kCols];
   if (beta != 0.0f)
     for (idx i = 0; i < rows; ++i)
       std::memcpy(tile + i * kCols, c + i * ldc, static_cast<std::size_t>(cols) * sizeof(float));
-  micro_tile(depth, a, b, tile, kCols, alpha, beta);
+  micro_tile(depth, a, b, ldb, tile, kCols, alpha, beta);
   for (idx i = 0; i < rows; ++i)
     std::memcpy(c + i * ldc, tile + i * kCols, static_cast<std::size_t>(cols) * sizeof(float));
 }
@@ -203,17 +208,20 @@ void scale_c(const GemmArgs& g) {
   }
 }
 
-// One MR-row panel of C against every sliver of the packed B block.
+// One MR-row panel of C against every sliver of the B block: packed slivers, or, when
+// `b_in_place`, B's own rows for the whole slivers (the last, partial one is packed).
 template <typename A>
-void panel_times_block(idx depth, A a, idx rows, const float* packed_b, idx width, float* c,
-                       idx ldc, float alpha, float beta) {
+void panel_times_block(idx depth, A a, idx rows, const float* packed_b, const float* b_in_place,
+                       idx ldb, idx width, float* c, idx ldc, float alpha, float beta) {
   for (idx s = 0; s * kCols < width; ++s) {
     const idx cols = min_of(kCols, width - s * kCols);
-    const float* sliver = packed_b + s * kCols * depth;
+    const bool in_place = b_in_place != nullptr && cols == kCols;
+    const float* sliver = in_place ? b_in_place + s * kCols : packed_b + s * kCols * depth;
+    const idx sliver_ld = in_place ? ldb : kCols;
     if (rows == kRows && cols == kCols)
-      micro_tile(depth, a, sliver, c + s * kCols, ldc, alpha, beta);
+      micro_tile(depth, a, sliver, sliver_ld, c + s * kCols, ldc, alpha, beta);
     else
-      edge_tile(depth, a, sliver, c + s * kCols, ldc, rows, cols, alpha, beta);
+      edge_tile(depth, a, sliver, sliver_ld, c + s * kCols, ldc, rows, cols, alpha, beta);
   }
 }
 
@@ -228,18 +236,25 @@ void run(const GemmArgs& g, float* scratch) noexcept {
     for (idx p0 = 0; p0 < g.k; p0 += max_depth) {
       const idx depth = min_of(max_depth, g.k - p0);
       const float beta = p0 == 0 ? g.beta : 1.0f;  // later k blocks add to the first's result
-      pack_b(g, p0, depth, j0, width, packed_b);
+      const bool b_in_place = !g.trans_b && g.m <= kInPlaceRows && g.ldb <= kInPlaceStride;
+      const float* b_rows = b_in_place ? g.b + p0 * g.ldb + j0 : nullptr;
+      if (b_in_place) {
+        const idx whole = width / kCols * kCols;
+        if (whole < width) pack_b(g, p0, depth, j0 + whole, width - whole, packed_b + whole * depth);
+      } else {
+        pack_b(g, p0, depth, j0, width, packed_b);
+      }
       if (!g.trans_a) {
         for (idx i0 = 0; i0 < g.m; i0 += kRows) {
           const idx rows = min_of(kRows, g.m - i0);
           float* c_rows = g.c + i0 * g.ldc + j0;
           if (rows == kRows) {
             panel_times_block(depth, RowsOfA{g.a + i0 * g.lda + p0, g.lda}, rows, packed_b,
-                              width, c_rows, g.ldc, g.alpha, beta);
+                              b_rows, g.ldb, width, c_rows, g.ldc, g.alpha, beta);
           } else {
             pack_edge_rows(g, i0, rows, p0, depth, packed_a);
-            panel_times_block(depth, PackedA{packed_a}, rows, packed_b, width, c_rows, g.ldc,
-                              g.alpha, beta);
+            panel_times_block(depth, PackedA{packed_a}, rows, packed_b, b_rows, g.ldb, width,
+                              c_rows, g.ldc, g.alpha, beta);
           }
         }
         continue;
@@ -249,7 +264,7 @@ void run(const GemmArgs& g, float* scratch) noexcept {
         pack_transposed_a(g, h0, height, p0, depth, packed_a);
         for (idx r = 0; r * kRows < height; ++r)
           panel_times_block(depth, PackedA{packed_a + r * kRows * depth},
-                            min_of(kRows, height - r * kRows), packed_b, width,
+                            min_of(kRows, height - r * kRows), packed_b, b_rows, g.ldb, width,
                             g.c + (h0 + r * kRows) * g.ldc + j0, g.ldc, g.alpha, beta);
       }
     }
