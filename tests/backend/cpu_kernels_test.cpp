@@ -4,12 +4,12 @@
 
 #include <atomic>
 #include <cmath>
-#include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "backend/cpu/thread_pool.hpp"
+#include "backend/random_floats.hpp"
 #include "session/detail/session_scratch.hpp"
 #include "tabula/core/threads.hpp"
 #include "tabula/session/session.hpp"
@@ -17,13 +17,7 @@
 namespace tabula::detail {
 namespace {
 
-std::vector<float> random_floats(std::size_t n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  std::vector<float> v(n);
-  for (float& x : v) x = u(rng);
-  return v;
-}
+using testing::random_floats;
 
 struct GemmCase {
   bool ta, tb;

@@ -5,11 +5,11 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "backend/cpu/cpu_kernels.hpp"
+#include "backend/random_floats.hpp"
 #include "session/detail/session_scratch.hpp"
 #include "tabula/core/errors.hpp"
 #include "tabula/session/session.hpp"
@@ -34,13 +34,7 @@ struct Problem {
   }
 };
 
-std::vector<float> random_floats(std::size_t n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  std::vector<float> v(n);
-  for (float& x : v) x = u(rng);
-  return v;
-}
+using testing::random_floats;
 
 struct Operands {
   std::vector<float> a, b, c;
@@ -61,17 +55,29 @@ float op_b(const Problem& p, const Operands& o, idx l, idx j) {
               : o.b[static_cast<std::size_t>(l * p.ldb() + j)];
 }
 
+// A kernel's scratch for one problem, 64-byte aligned as the session's pool gives it.
+class AlignedScratch {
+ public:
+  AlignedScratch(const GemmKernel& kernel, const Problem& p)
+      : floats_(static_cast<std::size_t>(kernel.scratch_floats(p.m, p.n, p.k)) + 16) {}
+  float* data() {
+    return reinterpret_cast<float*>(
+        (reinterpret_cast<std::uintptr_t>(floats_.data()) + 63) & ~std::uintptr_t{63});
+  }
+
+ private:
+  std::vector<float> floats_;
+};
+
 // Runs `kernel` and checks every element of C against a double-precision sum, within the
 // rounding bound of a float sum of k + 2 terms; C's padding columns must be untouched.
 void expect_matches_reference(const GemmKernel& kernel, const Problem& p) {
   Operands o = operands(p);
   const std::vector<float> c0 = o.c;
-  std::vector<float> scratch(static_cast<std::size_t>(kernel.scratch_floats(p.m, p.n, p.k)) + 16);
-  float* aligned = reinterpret_cast<float*>(
-      (reinterpret_cast<std::uintptr_t>(scratch.data()) + 63) & ~std::uintptr_t{63});
+  AlignedScratch scratch(kernel, p);
   kernel.run({p.ta, p.tb, p.m, p.n, p.k, p.alpha, o.a.data(), p.lda(), o.b.data(), p.ldb(),
               p.beta, o.c.data(), p.ldc()},
-             aligned);
+             scratch.data());
   const double unit = std::ldexp(1.0, -24);
   for (idx i = 0; i < p.m; ++i) {
     for (idx j = 0; j < p.ldc(); ++j) {
@@ -128,12 +134,10 @@ TEST(PackedGemm, WithBetaZeroDoesNotReadC) {
   for (const GemmKernel* kernel : runnable_gemm_kernels()) {
     Operands o = operands(p);
     std::fill(o.c.begin(), o.c.end(), std::numeric_limits<float>::quiet_NaN());
-    std::vector<float> scratch(static_cast<std::size_t>(kernel->scratch_floats(p.m, p.n, p.k)) + 16);
-    float* aligned = reinterpret_cast<float*>(
-        (reinterpret_cast<std::uintptr_t>(scratch.data()) + 63) & ~std::uintptr_t{63});
+    AlignedScratch scratch(*kernel, p);
     kernel->run({p.ta, p.tb, p.m, p.n, p.k, 1.0f, o.a.data(), p.lda(), o.b.data(), p.ldb(), 0.0f,
                  o.c.data(), p.ldc()},
-                aligned);
+                scratch.data());
     for (idx i = 0; i < p.m; ++i)
       for (idx j = 0; j < p.n; ++j)
         ASSERT_FALSE(std::isnan(o.c[static_cast<std::size_t>(i * p.ldc() + j)]))
