@@ -26,9 +26,10 @@ struct Shape {
   index_t m, n, k;
 };
 
-// Batch 128 throughout: the MLP's 784-1024 and 1024-1024 layers (forward, weight gradient,
-// input gradient), the CNN's second convolution as one GEMM over a 64-sample chunk
-// (64 x 11 x 11 pixels, 3x3x32 patches, 64 filters), the MLP's 10-way output, a square one.
+// The large MLP's 784-1024 and 1024-1024 layers (forward, weight gradient, input gradient) at
+// batch 128 (the small MLP's batch; the large one trains at 256), the CNN's second convolution
+// as one GEMM over its batch of 64 (64 x 11 x 11 pixels, 3x3x32 patches, 64 filters), a 10-way
+// output layer at batch 128, a square one.
 const Shape kShapes[] = {
     {"dense_784_1024_forward", false, false, 128, 1024, 784},
     {"dense_784_1024_weight_grad", true, false, 784, 1024, 128},
