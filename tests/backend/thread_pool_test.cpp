@@ -5,7 +5,9 @@
 #include <atomic>
 #include <cstdint>
 #include <mutex>
+#include <map>
 #include <set>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -94,6 +96,39 @@ TEST(ThreadPool, SetNumThreadsResizesItAndRefusesLessThanOne) {
   EXPECT_EQ(hits_of_one_loop(5), std::vector<int>(5, 1));
   EXPECT_THROW(set_num_threads(0), InvalidArgument);
   EXPECT_EQ(get_num_threads(), 1);
+}
+
+// The environment's thread count: the first well-formed variable wins; one that is set to
+// something else is named for the user instead of being silently dropped or half-read.
+TEST(ThreadPool, TakesItsSizeFromTheFirstWellFormedVariableAndNamesTheOthers) {
+  const auto lookup = [](std::map<std::string, const char*> env) {
+    return [env](const char* name) -> const char* {
+      auto it = env.find(name);
+      return it == env.end() ? nullptr : it->second;
+    };
+  };
+  std::string ignored;
+  EXPECT_EQ(threads_from_environment(lookup({{"TABULA_NUM_THREADS", "3"},
+                                             {"OPENBLAS_NUM_THREADS", "5"}}),
+                                     ignored),
+            3);
+  EXPECT_EQ(ignored, "");
+  EXPECT_EQ(threads_from_environment(lookup({{"OMP_NUM_THREADS", "2"}}), ignored), 2);
+  EXPECT_EQ(threads_from_environment(lookup({}), ignored), 0);
+  EXPECT_EQ(ignored, "");
+
+  EXPECT_EQ(threads_from_environment(lookup({{"TABULA_NUM_THREADS", "4x"},
+                                             {"OPENBLAS_NUM_THREADS", "0"},
+                                             {"OMP_NUM_THREADS", "6"}}),
+                                     ignored),
+            6);
+  EXPECT_NE(ignored.find("TABULA_NUM_THREADS='4x'"), std::string::npos) << ignored;
+  EXPECT_NE(ignored.find("OPENBLAS_NUM_THREADS='0'"), std::string::npos) << ignored;
+  ignored.clear();
+  EXPECT_EQ(threads_from_environment(lookup({{"TABULA_NUM_THREADS", "abc"}}), ignored), 0);
+  EXPECT_NE(ignored.find("TABULA_NUM_THREADS='abc' is not a whole number of threads"),
+            std::string::npos)
+      << ignored;
 }
 
 }  // namespace

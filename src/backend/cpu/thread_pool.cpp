@@ -3,6 +3,8 @@
 #include <pthread.h>
 
 #include <chrono>
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <new>
 
@@ -27,16 +29,18 @@ void cpu_relax() noexcept {
 #endif
 }
 
+// A bad variable is said on stderr once, when the pool is made: this runs in a static
+// initialiser with no caller to throw to, and a silently ignored setting is worse than a line.
 int default_threads() {
-  // OpenBLAS's own variable keeps meaning what it meant when OpenBLAS ran the threads.
-  for (const char* name : {"TABULA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"}) {
-    if (const char* value = std::getenv(name)) {
-      const int n = std::atoi(value);
-      if (n >= 1) return n;
-    }
-  }
+  std::string ignored;
+  const int asked = threads_from_environment([](const char* name) { return std::getenv(name); },
+                                             ignored);
   const unsigned hardware = std::thread::hardware_concurrency();
-  return hardware == 0 ? 1 : static_cast<int>(hardware);
+  const int threads = asked > 0 ? asked : (hardware == 0 ? 1 : static_cast<int>(hardware));
+  if (!ignored.empty())
+    std::fprintf(stderr, "%stabula: using %d thread%s\n", ignored.c_str(), threads,
+                 threads == 1 ? "" : "s");
+  return threads;
 }
 
 }  // namespace
@@ -128,6 +132,22 @@ void ThreadPool::work(std::uint32_t seen) {
     take_parts();
     checked_in_.fetch_add(1, std::memory_order_release);
   }
+}
+
+int threads_from_environment(const std::function<const char*(const char*)>& getenv,
+                             std::string& ignored) {
+  for (const char* name : {"TABULA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"}) {
+    const char* value = getenv(name);
+    if (value == nullptr) continue;
+    char* end = nullptr;
+    errno = 0;
+    const long n = std::strtol(value, &end, 10);
+    if (end != value && *end == '\0' && errno == 0 && n >= 1 && n <= 4096)
+      return static_cast<int>(n);
+    ignored += std::string("tabula: ") + name + "='" + value +
+               "' is not a whole number of threads from 1 to 4096; ignored\n";
+  }
+  return 0;
 }
 
 }  // namespace tabula::detail

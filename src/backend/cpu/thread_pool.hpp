@@ -4,7 +4,9 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -89,5 +91,13 @@ class ThreadPool {
   std::atomic<int> next_{0};
   std::atomic<int> checked_in_{0};
 };
+
+/// The pool's size the environment asks for: the first of TABULA_NUM_THREADS,
+/// OPENBLAS_NUM_THREADS and OMP_NUM_THREADS (OpenBLAS's and OpenMP's variables keep meaning what
+/// they meant when OpenBLAS ran the threads) that is set to a whole positive number; 0 when none
+/// is. A variable set to anything else ("abc", "4x", "0") is skipped and named in `ignored`, one
+/// line each, for the caller to report. `getenv` looks a variable up (std::getenv in use).
+int threads_from_environment(const std::function<const char*(const char*)>& getenv,
+                             std::string& ignored);
 
 }  // namespace tabula::detail
