@@ -81,6 +81,30 @@ idx scratch_floats(idx m, idx n, idx k) noexcept {
   return round_up(min_of(n, kWidth), kCols) * depth + round_up(min_of(m, kHeight), kRows) * depth;
 }
 
+typedef float float8 __attribute__((vector_size(8 * sizeof(float))));
+typedef int int8 __attribute__((vector_size(8 * sizeof(int))));
+
+// out[t * ld_out + r] = in[r * ld_in + t] for r, t < 8: three rounds of two-vector shuffles
+// (pairs, quads, halves), which GCC turns into the instruction set's own permutes.
+inline void transpose_8x8(const float* in, idx ld_in, float* out, idx ld_out) {
+  float8 r[8], u[8];
+  for (int i = 0; i < 8; ++i) std::memcpy(&r[i], in + i * ld_in, sizeof(float8));
+  for (int i = 0; i < 8; i += 2) {
+    u[i] = __builtin_shuffle(r[i], r[i + 1], int8{0, 8, 2, 10, 4, 12, 6, 14});
+    u[i + 1] = __builtin_shuffle(r[i], r[i + 1], int8{1, 9, 3, 11, 5, 13, 7, 15});
+  }
+  for (int i = 0; i < 8; i += 4)
+    for (int k = 0; k < 2; ++k) {
+      r[i + k] = __builtin_shuffle(u[i + k], u[i + k + 2], int8{0, 1, 8, 9, 4, 5, 12, 13});
+      r[i + k + 2] = __builtin_shuffle(u[i + k], u[i + k + 2], int8{2, 3, 10, 11, 6, 7, 14, 15});
+    }
+  for (int k = 0; k < 4; ++k) {
+    u[k] = __builtin_shuffle(r[k], r[k + 4], int8{0, 1, 2, 3, 8, 9, 10, 11});
+    u[k + 4] = __builtin_shuffle(r[k], r[k + 4], int8{4, 5, 6, 7, 12, 13, 14, 15});
+  }
+  for (int t = 0; t < 8; ++t) std::memcpy(out + t * ld_out, &u[t], sizeof(float8));
+}
+
 // op(B)[p0 .. p0+depth, j0 .. j0+width] into slivers: sliver s holds, for each p, the NR
 // columns j0 + s*NR .. of row p, zero past `width`.
 void pack_b(const GemmArgs& g, idx p0, idx depth, idx j0, idx width, float* packed) {
@@ -96,10 +120,16 @@ void pack_b(const GemmArgs& g, idx p0, idx depth, idx j0, idx width, float* pack
         for (idx j = cols; j < kCols; ++j) dst[j] = 0.0f;
       }
     } else {
-      // op(B)[p][j] = B[j][p]: NR rows of B read side by side (each stays in L1 for the 16
-      // values of p its cache line holds), the pack written in order.
+      // op(B)[p][j] = B[j][p]: 8 x 8 blocks of B transposed in registers, the rest (a ragged
+      // sliver, the last p) one value at a time. NR rows of B are read side by side; each stays
+      // in L1 for the 16 values of p its cache line holds.
       const float* rows = g.b + j_first * g.ldb + p0;
-      for (idx p = 0; p < depth; ++p) {
+      idx p = 0;
+      if (cols == kCols)
+        for (; p + 8 <= depth; p += 8)
+          for (idx j = 0; j < kCols; j += 8)
+            transpose_8x8(rows + j * g.ldb + p, g.ldb, out + p * kCols + j, kCols);
+      for (; p < depth; ++p) {
         float* dst = out + p * kCols;
         for (idx j = 0; j < cols; ++j) dst[j] = rows[j * g.ldb + p];
         for (idx j = cols; j < kCols; ++j) dst[j] = 0.0f;
