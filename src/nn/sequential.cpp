@@ -26,8 +26,13 @@ namespace detail {
 SequentialImpl::SequentialImpl(std::vector<Layer> layers, std::string name)
     : name_(name.empty() ? current_session().unique_name("sequential") : std::move(name)),
       layers_(std::move(layers)),
-      core_(current_session().core().shared_from_this()) {
-  core_->track(*this);
+      core_(current_session().core().shared_from_this()) {}
+
+std::shared_ptr<SequentialImpl> SequentialImpl::create(std::vector<Layer> layers,
+                                                       std::string name) {
+  auto model = std::make_shared<SequentialImpl>(std::move(layers), std::move(name));
+  model->core_->track(*model);
+  return model;
 }
 
 SequentialImpl::~SequentialImpl() { core_->untrack(*this); }
@@ -170,7 +175,7 @@ void initialize_layers(SequentialImpl& m, RandomGenerator& rng) {
 // ---- construction -----------------------------------------------------------------------
 
 Sequential::Sequential(std::vector<Layer> layers, std::string name)
-    : impl_(std::make_shared<SequentialImpl>(std::vector<Layer>{}, std::move(name))) {
+    : impl_(SequentialImpl::create(std::vector<Layer>{}, std::move(name))) {
   for (Layer& layer : layers) add(std::move(layer));
 }
 

@@ -20,7 +20,12 @@ namespace tabula::detail {
 /// "model"), which marks it stale when the session is cleared.
 class SequentialImpl final : public Tracked, public std::enable_shared_from_this<SequentialImpl> {
  public:
+  /// Made through `create`, which lists the model in its session only once it is whole.
   SequentialImpl(std::vector<Layer> layers, std::string name);
+  /// The model, listed in the current session's registry. Listing it from the constructor
+  /// would let another thread's `memory_info` describe it (and read its weak self-reference)
+  /// while make_shared was still writing that reference: a race TSan reported.
+  static std::shared_ptr<SequentialImpl> create(std::vector<Layer> layers, std::string name);
   ~SequentialImpl() override;
 
   LiveObject describe() const override;
