@@ -43,7 +43,8 @@ const Shape kShapes[] = {
 
 struct Operands {
   explicit Operands(const Shape& s)
-      : a(static_cast<std::size_t>(s.m * s.k)), b(static_cast<std::size_t>(s.k * s.n)),
+      : a(static_cast<std::size_t>(s.m * s.k)),
+        b(static_cast<std::size_t>(s.k * s.n)),
         c(static_cast<std::size_t>(s.m * s.n)) {
     std::mt19937 rng(1);
     std::uniform_real_distribution<float> u(-1.0f, 1.0f);
@@ -54,8 +55,8 @@ struct Operands {
 };
 
 void set_rate(benchmark::State& state, const Shape& s) {
-  state.counters["GFLOP/s"] = benchmark::Counter(
-      2.0 * static_cast<double>(s.m * s.n * s.k) / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(s.m * s.n * s.k) / 1e9,
+                                                 benchmark::Counter::kIsIterationInvariantRate);
 }
 
 // Through CpuKernels::gemm, as the layers call it: packing buffers from a session's scratch.
@@ -66,8 +67,8 @@ void tabula_gemm(benchmark::State& state, const Shape& s, int threads) {
   tabula::detail::CpuKernels kernels;
   for (auto _ : state) {
     tabula::detail::SessionScratch scratch(session.core(), tabula::Device::cpu());
-    kernels.gemm(scratch, s.ta, s.tb, s.m, s.n, s.k, 1.0f, o.a.data(), s.ta ? s.m : s.k,
-                 o.b.data(), s.tb ? s.k : s.n, 0.0f, o.c.data(), s.n);
+    kernels.gemm(scratch, s.ta, s.tb, s.m, s.n, s.k, 1.0f, o.a.data(), s.ta ? s.m : s.k, o.b.data(),
+                 s.tb ? s.k : s.n, 0.0f, o.c.data(), s.n);
     benchmark::ClobberMemory();
   }
   set_rate(state, s);
@@ -101,9 +102,9 @@ const bool kRegistered = [] {
   }
   for (const Shape& s : kShapes) {
     const std::string threads = std::to_string(kPoolThreads) + "_threads/";
-    benchmark::RegisterBenchmark(("tabula/" + threads + s.name).c_str(),
-                                 [s](benchmark::State& st) { tabula_gemm(st, s, kPoolThreads); })
-        ->UseRealTime();
+    benchmark::RegisterBenchmark(("tabula/" + threads + s.name).c_str(), [s](benchmark::State& st) {
+      tabula_gemm(st, s, kPoolThreads);
+    })->UseRealTime();
     benchmark::RegisterBenchmark(("openblas/" + threads + s.name).c_str(),
                                  [s](benchmark::State& st) { openblas_gemm(st, s, kPoolThreads); })
         ->UseRealTime();

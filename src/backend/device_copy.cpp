@@ -3,7 +3,6 @@
 #include <cstring>
 
 #include "backend/cpu/thread_pool.hpp"
-
 #include "tabula/config.hpp"
 #include "tabula/core/errors.hpp"
 
@@ -62,14 +61,15 @@ void gather_rows(void* dst, Device to, const void* src, Device from, std::size_t
                  const std::int64_t* rows, std::int64_t count) {
   auto* out = static_cast<std::byte*>(dst);
   const auto* in = static_cast<const std::byte*>(src);
-  if (!(to.is_cpu() && from.is_cpu())) return gather_run(out, to, in, from, row_bytes, rows, 0, count);
+  if (!(to.is_cpu() && from.is_cpu()))
+    return gather_run(out, to, in, from, row_bytes, rows, 0, count);
   // Rows come from anywhere in a dataset far larger than the caches: the copy waits on
   // memory, and two cores keep twice the reads in flight.
-  ThreadPool::instance().run_over(
-      count, static_cast<std::int64_t>(row_bytes / sizeof(float)),
-      [&](std::int64_t first, std::int64_t n) {
-        gather_run(out, to, in, from, row_bytes, rows, first, first + n);
-      });
+  ThreadPool::instance().run_over(count, static_cast<std::int64_t>(row_bytes / sizeof(float)),
+                                  [&](std::int64_t first, std::int64_t n) {
+                                    gather_run(out, to, in, from, row_bytes, rows, first,
+                                               first + n);
+                                  });
 }
 
 void zero_bytes(void* dst, Device device, std::size_t bytes) {

@@ -29,8 +29,8 @@ struct Problem {
   idx ldc() const { return n + pad; }
   std::string name() const {
     return std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(k) +
-           (ta ? " A^T" : "") + (tb ? " B^T" : "") + " alpha " + std::to_string(alpha) +
-           " beta " + std::to_string(beta);
+           (ta ? " A^T" : "") + (tb ? " B^T" : "") + " alpha " + std::to_string(alpha) + " beta " +
+           std::to_string(beta);
   }
 };
 
@@ -61,8 +61,8 @@ class AlignedScratch {
   AlignedScratch(const GemmKernel& kernel, const Problem& p)
       : floats_(static_cast<std::size_t>(kernel.scratch_floats(p.m, p.n, p.k)) + 16) {}
   float* data() {
-    return reinterpret_cast<float*>(
-        (reinterpret_cast<std::uintptr_t>(floats_.data()) + 63) & ~std::uintptr_t{63});
+    return reinterpret_cast<float*>((reinterpret_cast<std::uintptr_t>(floats_.data()) + 63) &
+                                    ~std::uintptr_t{63});
   }
 
  private:
@@ -75,16 +75,16 @@ void expect_matches_reference(const GemmKernel& kernel, const Problem& p) {
   Operands o = operands(p);
   const std::vector<float> c0 = o.c;
   AlignedScratch scratch(kernel, p);
-  kernel.run({p.ta, p.tb, p.m, p.n, p.k, p.alpha, o.a.data(), p.lda(), o.b.data(), p.ldb(),
-              p.beta, o.c.data(), p.ldc()},
+  kernel.run({p.ta, p.tb, p.m, p.n, p.k, p.alpha, o.a.data(), p.lda(), o.b.data(), p.ldb(), p.beta,
+              o.c.data(), p.ldc()},
              scratch.data());
   const double unit = std::ldexp(1.0, -24);
   for (idx i = 0; i < p.m; ++i) {
     for (idx j = 0; j < p.ldc(); ++j) {
       const std::size_t at = static_cast<std::size_t>(i * p.ldc() + j);
       if (j >= p.n) {
-        ASSERT_EQ(o.c[at], c0[at]) << kernel.isa << " " << p.name() << ": wrote C's padding at ("
-                                   << i << ", " << j << ")";
+        ASSERT_EQ(o.c[at], c0[at])
+            << kernel.isa << " " << p.name() << ": wrote C's padding at (" << i << ", " << j << ")";
         continue;
       }
       double sum = 0.0, magnitude = 0.0;
@@ -94,10 +94,9 @@ void expect_matches_reference(const GemmKernel& kernel, const Problem& p) {
         magnitude += std::abs(term);
       }
       const double expected = p.alpha * sum + p.beta * c0[at];
-      const double bound =
-          (static_cast<double>(p.k) + 4.0) * unit *
-              (std::abs(p.alpha) * magnitude + std::abs(p.beta * c0[at])) +
-          1e-30;
+      const double bound = (static_cast<double>(p.k) + 4.0) * unit *
+                               (std::abs(p.alpha) * magnitude + std::abs(p.beta * c0[at])) +
+                           1e-30;
       ASSERT_NEAR(o.c[at], expected, bound)
           << kernel.isa << " " << p.name() << ", element (" << i << ", " << j << ")";
     }
@@ -111,8 +110,7 @@ std::vector<Problem> problems() {
   for (bool ta : {false, true})
     for (bool tb : {false, true}) {
       for (idx m : {1, 5, 8, 13, 96, 101})
-        for (idx n : {1, 10, 32, 47})
-          out.push_back({ta, tb, m, n, 37, 1.0f, 0.0f});
+        for (idx n : {1, 10, 32, 47}) out.push_back({ta, tb, m, n, 37, 1.0f, 0.0f});
       out.push_back({ta, tb, 33, 70, 600, 1.5f, 0.5f});
       out.push_back({ta, tb, 9, 1100, 20, -1.0f, 1.0f});
       out.push_back({ta, tb, 200, 64, 300, 1.0f, 1.0f});

@@ -4,8 +4,8 @@
 
 #include <atomic>
 #include <cstdint>
-#include <mutex>
 #include <map>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
@@ -108,9 +108,8 @@ TEST(ThreadPool, TakesItsSizeFromTheFirstWellFormedVariableAndNamesTheOthers) {
     };
   };
   std::string ignored;
-  EXPECT_EQ(threads_from_environment(lookup({{"TABULA_NUM_THREADS", "3"},
-                                             {"OPENBLAS_NUM_THREADS", "5"}}),
-                                     ignored),
+  EXPECT_EQ(threads_from_environment(
+                lookup({{"TABULA_NUM_THREADS", "3"}, {"OPENBLAS_NUM_THREADS", "5"}}), ignored),
             3);
   EXPECT_EQ(ignored, "");
   EXPECT_EQ(threads_from_environment(lookup({{"OMP_NUM_THREADS", "2"}}), ignored), 2);

@@ -81,7 +81,8 @@ TEST(TabulaProgramSignals, CtrlCStopsAfterTheCurrentTrialWithEverythingWritten) 
   testing::TempDir dir("cli");
   // Trials of 500 epochs (~0.2 s here): the signal must land while one runs, and 16 trials of
   // one epoch took less (a few ms each) than the 50 ms poll below.
-  std::string yaml = testing::small_sweep("[8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23]");
+  std::string yaml =
+      testing::small_sweep("[8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23]");
   yaml.replace(yaml.find("epochs: 1"), 9, "epochs: 500");
   const std::string sweep = dir.write("s.yaml", yaml);
   const std::string out = dir.file("out");

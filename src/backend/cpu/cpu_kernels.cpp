@@ -44,8 +44,8 @@ struct GemmPlan {
         1, std::min<std::int64_t>({ThreadPool::instance().size(), by_work, by_extent})));
     const index_t tiles = (extent + part_align - 1) / part_align;
     step = (tiles + parts - 1) / parts * part_align;
-    const index_t floats = best_gemm_kernel().scratch_floats(
-        split_rows ? std::min(m, step) : m, split_rows ? n : std::min(n, step), k);
+    const index_t floats = best_gemm_kernel().scratch_floats(split_rows ? std::min(m, step) : m,
+                                                             split_rows ? n : std::min(n, step), k);
     part_floats = (floats + floats_per_line - 1) / floats_per_line * floats_per_line;
   }
   std::size_t scratch_floats() const { return static_cast<std::size_t>(part_floats * parts); }
@@ -69,9 +69,9 @@ std::size_t CpuKernels::gemm_scratch_bytes(index_t m, index_t n, index_t k) cons
 // the hand-over even for its small GEMMs (a 128x784x128 layer). The packed GEMM sums every
 // element of C in an order fixed by k alone, so the result is bitwise the same on any number of
 // threads. The packing buffers are borrowed from `scratch` for this call only.
-void CpuKernels::gemm(Scratch& scratch, bool trans_a, bool trans_b, index_t m, index_t n,
-                      index_t k, float alpha, const float* a, index_t lda, const float* b,
-                      index_t ldb, float beta, float* c, index_t ldc) {
+void CpuKernels::gemm(Scratch& scratch, bool trans_a, bool trans_b, index_t m, index_t n, index_t k,
+                      float alpha, const float* a, index_t lda, const float* b, index_t ldb,
+                      float beta, float* c, index_t ldc) {
   if (m <= 0 || n <= 0) return;
   const GemmKernel& kernel = best_gemm_kernel();
   const GemmPlan plan(m, n, k);
@@ -373,10 +373,9 @@ void max_pool_backward_samples(const Window2d& w, const float* dy, const std::in
 
 void CpuKernels::max_pool_forward(const Window2d& w, const float* x, float* y,
                                   std::int32_t* argmax) {
-  ThreadPool::instance().run_over(w.batch, w.out_h * w.out_w * w.channels,
-                                  [&](index_t first, index_t count) {
-                                    max_pool_samples(w, x, y, argmax, first, count);
-                                  });
+  ThreadPool::instance().run_over(
+      w.batch, w.out_h * w.out_w * w.channels,
+      [&](index_t first, index_t count) { max_pool_samples(w, x, y, argmax, first, count); });
 }
 
 void CpuKernels::max_pool_backward(const Window2d& w, const float* dy, const std::int32_t* argmax,

@@ -10,9 +10,9 @@ namespace tabula::detail {
 class CpuKernels final : public Kernels {
  public:
   std::size_t gemm_scratch_bytes(index_t m, index_t n, index_t k) const override;
-  void gemm(Scratch& scratch, bool trans_a, bool trans_b, index_t m, index_t n, index_t k, float alpha,
-            const float* a, index_t lda, const float* b, index_t ldb, float beta, float* c,
-            index_t ldc) override;
+  void gemm(Scratch& scratch, bool trans_a, bool trans_b, index_t m, index_t n, index_t k,
+            float alpha, const float* a, index_t lda, const float* b, index_t ldb, float beta,
+            float* c, index_t ldc) override;
   void add_bias(float* y, const float* bias, index_t rows, index_t cols) override;
   void sum_rows(const float* dy, float* db, index_t rows, index_t cols) override;
   void activation_forward(Activation f, const float* x, float* y, index_t rows,

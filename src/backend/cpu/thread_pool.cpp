@@ -2,8 +2,8 @@
 
 #include <pthread.h>
 
-#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <new>
@@ -33,8 +33,8 @@ void cpu_relax() noexcept {
 // initialiser with no caller to throw to, and a silently ignored setting is worse than a line.
 int default_threads() {
   std::string ignored;
-  const int asked = threads_from_environment([](const char* name) { return std::getenv(name); },
-                                             ignored);
+  const int asked =
+      threads_from_environment([](const char* name) { return std::getenv(name); }, ignored);
   const unsigned hardware = std::thread::hardware_concurrency();
   const int threads = asked > 0 ? asked : (hardware == 0 ? 1 : static_cast<int>(hardware));
   if (!ignored.empty())

@@ -34,9 +34,9 @@ class Kernels {
   /// C = alpha * op(A) * op(B) + beta * C; row-major; op(A) is m x k, op(B) is k x n. Packing
   /// buffers come from `scratch` and are returned before it returns. With beta == 0, C is
   /// not read. @throws OutOfMemory when the scratch cannot be had (C untouched).
-  virtual void gemm(Scratch& scratch, bool trans_a, bool trans_b, index_t m, index_t n, index_t k, float alpha,
-                    const float* a, index_t lda, const float* b, index_t ldb, float beta,
-                    float* c, index_t ldc) = 0;
+  virtual void gemm(Scratch& scratch, bool trans_a, bool trans_b, index_t m, index_t n, index_t k,
+                    float alpha, const float* a, index_t lda, const float* b, index_t ldb,
+                    float beta, float* c, index_t ldc) = 0;
 
   /// y[r, :] += bias for every row r.
   virtual void add_bias(float* y, const float* bias, index_t rows, index_t cols) = 0;

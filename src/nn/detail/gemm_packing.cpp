@@ -8,7 +8,8 @@ Tensor reserve_gemm_packing(const std::string& layer_name, Device device,
                             std::initializer_list<GemmExtents> gemms) {
   const Kernels& kernels = kernels_for(device);
   std::size_t bytes = 0;
-  for (const GemmExtents& g : gemms) bytes = std::max(bytes, kernels.gemm_scratch_bytes(g.m, g.n, g.k));
+  for (const GemmExtents& g : gemms)
+    bytes = std::max(bytes, kernels.gemm_scratch_bytes(g.m, g.n, g.k));
   if (bytes == 0) return Tensor();
   const auto floats = static_cast<std::int64_t>((bytes + sizeof(float) - 1) / sizeof(float));
   return empty({floats}, {.category = Category::workspace, .name = layer_name + "/gemm_packing"});

@@ -7,8 +7,8 @@
 #include "nn/detail/gemm_packing.hpp"
 #include "nn/detail/initializers.hpp"
 #include "nn/detail/tensor_views.hpp"
-#include "session/detail/session_scratch.hpp"
 #include "nn/detail/window_geometry.hpp"
+#include "session/detail/session_scratch.hpp"
 #include "tabula/core/errors.hpp"
 
 namespace tabula::layers {
@@ -67,19 +67,15 @@ class Conv2DLayer final : public LayerImpl {
                   "a built layer", "one not built yet");
     columns_ = packing_ = Tensor();  // give the old workspace back before asking for the new
     chunk_ = 0;
-    if (direct_) {
-      const index_t rows = batch * pixels_;
-      packing_ = detail::reserve_gemm_packing(
-          name(), kernel_->value.device(),
-          {{rows, filters_, patch_}, {patch_, filters_, rows}, {rows, patch_, filters_}});
-      return;
+    if (!direct_) {
+      const std::size_t sample_bytes = static_cast<std::size_t>(pixels_ * patch_) * sizeof(float);
+      chunk_ = std::clamp<std::int64_t>(static_cast<std::int64_t>(kWorkspaceBudget / sample_bytes),
+                                        1, std::max<std::int64_t>(batch, 1));
+      columns_ = empty({chunk_ * pixels_, patch_},
+                       {.category = Category::workspace, .name = name() + "/columns"});
     }
-    const std::size_t sample_bytes = static_cast<std::size_t>(pixels_ * patch_) * sizeof(float);
-    chunk_ = std::clamp<std::int64_t>(static_cast<std::int64_t>(kWorkspaceBudget / sample_bytes), 1,
-                                      std::max<std::int64_t>(batch, 1));
-    columns_ = empty({chunk_ * pixels_, patch_},
-                     {.category = Category::workspace, .name = name() + "/columns"});
-    const index_t rows = chunk_ * pixels_;
+    // The GEMMs run over the whole batch (direct) or one chunk of unfolded samples at a time.
+    const index_t rows = (direct_ ? batch : chunk_) * pixels_;
     packing_ = detail::reserve_gemm_packing(
         name(), kernel_->value.device(),
         {{rows, filters_, patch_}, {patch_, filters_, rows}, {rows, patch_, filters_}});
@@ -96,16 +92,16 @@ class Conv2DLayer final : public LayerImpl {
     const float* kernel = f32(kernel_->value);
     float* out = f32(y);
     if (direct_) {
-      k.gemm(scratch, false, false, n * pixels_, filters_, patch_, 1.0f, f32(x), patch_, kernel, filters_,
-             0.0f, out, filters_);
+      k.gemm(scratch, false, false, n * pixels_, filters_, patch_, 1.0f, f32(x), patch_, kernel,
+             filters_, 0.0f, out, filters_);
     } else {
       const Window2d w = window(n);
       float* columns = workspace(n);
       for (index_t first = 0; first < n; first += chunk_) {
         const index_t count = std::min(chunk_, n - first);
         k.im2col(w, f32(x), first, count, columns);
-        k.gemm(scratch, false, false, count * pixels_, filters_, patch_, 1.0f, columns, patch_, kernel,
-               filters_, 0.0f, out + first * pixels_ * filters_, filters_);
+        k.gemm(scratch, false, false, count * pixels_, filters_, patch_, 1.0f, columns, patch_,
+               kernel, filters_, 0.0f, out + first * pixels_ * filters_, filters_);
       }
     }
     if (bias_) k.add_bias(out, f32(bias_->value), n * pixels_, filters_);
@@ -123,11 +119,11 @@ class Conv2DLayer final : public LayerImpl {
     const float* kernel = f32(kernel_->value);
     float* dkernel = f32(kernel_->gradient);
     if (direct_) {
-      k.gemm(scratch, true, false, patch_, filters_, rows, 1.0f, f32(x), patch_, g, filters_, 0.0f, dkernel,
-             filters_);
+      k.gemm(scratch, true, false, patch_, filters_, rows, 1.0f, f32(x), patch_, g, filters_, 0.0f,
+             dkernel, filters_);
       if (dx)
-        k.gemm(scratch, false, true, rows, patch_, filters_, 1.0f, g, filters_, kernel, filters_, 0.0f,
-               f32(*dx), patch_);
+        k.gemm(scratch, false, true, rows, patch_, filters_, 1.0f, g, filters_, kernel, filters_,
+               0.0f, f32(*dx), patch_);
       return;
     }
     const Window2d w = window(n);
@@ -136,12 +132,12 @@ class Conv2DLayer final : public LayerImpl {
       const index_t count = std::min(chunk_, n - first);
       const float* g_chunk = g + first * pixels_ * filters_;
       k.im2col(w, f32(x), first, count, columns);
-      k.gemm(scratch, true, false, patch_, filters_, count * pixels_, 1.0f, columns, patch_, g_chunk,
-             filters_, first == 0 ? 0.0f : 1.0f, dkernel, filters_);
+      k.gemm(scratch, true, false, patch_, filters_, count * pixels_, 1.0f, columns, patch_,
+             g_chunk, filters_, first == 0 ? 0.0f : 1.0f, dkernel, filters_);
       if (!dx) continue;
       // The chunk's patches are used up: their gradients take their place, then fold back.
-      k.gemm(scratch, false, true, count * pixels_, patch_, filters_, 1.0f, g_chunk, filters_, kernel,
-             filters_, 0.0f, columns, patch_);
+      k.gemm(scratch, false, true, count * pixels_, patch_, filters_, 1.0f, g_chunk, filters_,
+             kernel, filters_, 0.0f, columns, patch_);
       k.col2im(w, columns, first, count, f32(*dx));
     }
   }

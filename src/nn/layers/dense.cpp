@@ -53,8 +53,8 @@ class DenseLayer final : public LayerImpl {
     auto& k = detail::kernels_for(x.device());
     detail::SessionScratch scratch(kernel_->value, packing_);  // the GEMMs' packing buffers
     const std::int64_t rows = x.numel() / in_;
-    k.gemm(scratch, false, false, rows, units_, in_, 1.0f, f32(x), in_, f32(kernel_->value), units_, 0.0f,
-           f32(y), units_);
+    k.gemm(scratch, false, false, rows, units_, in_, 1.0f, f32(x), in_, f32(kernel_->value), units_,
+           0.0f, f32(y), units_);
     if (bias_) k.add_bias(f32(y), f32(bias_->value), rows, units_);
     k.activation_forward(activation_, f32(y), f32(y), rows, units_);
   }
@@ -68,8 +68,9 @@ class DenseLayer final : public LayerImpl {
     k.gemm(scratch, true, false, in_, units_, rows, 1.0f, f32(x), in_, g, units_, 0.0f,
            f32(kernel_->gradient), units_);
     if (bias_) k.sum_rows(g, f32(bias_->gradient), rows, units_);
-    if (dx) k.gemm(scratch, false, true, rows, in_, units_, 1.0f, g, units_, f32(kernel_->value), units_,
-                   0.0f, f32(*dx), in_);
+    if (dx)
+      k.gemm(scratch, false, true, rows, in_, units_, 1.0f, g, units_, f32(kernel_->value), units_,
+             0.0f, f32(*dx), in_);
   }
 
  private:

@@ -110,8 +110,8 @@ class LSTMLayer final : public LayerImpl {
     const float* recurrent = f32(recurrent_kernel_->value);
 
     // Every timestep's input projection in one gemm: (rows * T, F) · (F, 4U).
-    k.gemm(scratch, false, false, rows * T, G, features_, 1.0f, f32(x), features_, f32(kernel_->value), G,
-           0.0f, gates, G);
+    k.gemm(scratch, false, false, rows * T, G, features_, 1.0f, f32(x), features_,
+           f32(kernel_->value), G, 0.0f, gates, G);
     if (bias_) k.add_bias(gates, f32(bias_->value), rows * T, G);
 
     detail::LstmStep step = step_of(rows);
@@ -119,8 +119,8 @@ class LSTMLayer final : public LayerImpl {
       float* gates_t = gates + t * G;
       if (t > 0) {  // h_{-1} = 0 adds nothing
         const Rows h_prev = hidden_at(y, t - 1);
-        k.gemm(scratch, false, false, rows, G, U, 1.0f, h_prev.data, h_prev.ld, recurrent, G, 1.0f, gates_t,
-               T * G);
+        k.gemm(scratch, false, false, rows, G, U, 1.0f, h_prev.data, h_prev.ld, recurrent, G, 1.0f,
+               gates_t, T * G);
       }
       const Rows h = hidden_at(y, t);
       step.h_ld = h.ld;
@@ -168,8 +168,8 @@ class LSTMLayer final : public LayerImpl {
            f32(kernel_->gradient), G);
     if (bias_) k.sum_rows(gates, f32(bias_->gradient), rows * T, G);
     if (dx)
-      k.gemm(scratch, false, true, rows * T, features_, G, 1.0f, gates, G, f32(kernel_->value), G, 0.0f,
-             f32(*dx), features_);
+      k.gemm(scratch, false, true, rows * T, features_, G, 1.0f, gates, G, f32(kernel_->value), G,
+             0.0f, f32(*dx), features_);
   }
 
  private:

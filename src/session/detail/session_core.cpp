@@ -97,8 +97,8 @@ void* SessionCore::allocate_locked(std::unique_lock<std::mutex>& lock, DevicePoo
     try {
       return dp.front().allocate(bytes);
     } catch (const OutOfMemory& second) {
-      throw OutOfMemory(out_of_memory_message(bytes, device, category, name, second.what()),
-                        bytes, options_.memory_limit);
+      throw OutOfMemory(out_of_memory_message(bytes, device, category, name, second.what()), bytes,
+                        options_.memory_limit);
     }
   }
 }
@@ -119,8 +119,7 @@ void SessionCore::uncount_locked(DevicePool& dp, Device device, Category categor
   SessionList::instance().sub_bytes(device, accounted);
 }
 
-std::shared_ptr<Storage> SessionCore::allocate(std::size_t bytes, Device device,
-                                               Category category,
+std::shared_ptr<Storage> SessionCore::allocate(std::size_t bytes, Device device, Category category,
                                                std::string_view name_prefix) {
   std::unique_lock lock(mutex_);
   DevicePool& dp = pool_for(device);

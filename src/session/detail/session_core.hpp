@@ -103,10 +103,8 @@ class SessionCore : public std::enable_shared_from_this<SessionCore> {
   // out of memory; may drop and retake `lock` meanwhile.
   void* allocate_locked(std::unique_lock<std::mutex>& lock, DevicePool& dp, std::size_t bytes,
                         Device device, Category category, std::string_view name);
-  void count_locked(DevicePool& dp, Device device, Category category,
-                    std::size_t bytes) noexcept;
-  void uncount_locked(DevicePool& dp, Device device, Category category,
-                      std::size_t bytes) noexcept;
+  void count_locked(DevicePool& dp, Device device, Category category, std::size_t bytes) noexcept;
+  void uncount_locked(DevicePool& dp, Device device, Category category, std::size_t bytes) noexcept;
   DevicePool* find_pool(Device device) const noexcept;
   void register_locked(Tracked& object) noexcept;
   void unregister_locked(Tracked& object) noexcept;

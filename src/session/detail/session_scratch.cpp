@@ -30,8 +30,7 @@ SessionScratch::SessionScratch(const Tensor& owner, const Tensor& reserved)
 }
 
 void* SessionScratch::acquire(std::size_t bytes) {
-  if (reserved_ != nullptr && bytes <= reserved_bytes_ && !lent_.exchange(true))
-    return reserved_;
+  if (reserved_ != nullptr && bytes <= reserved_bytes_ && !lent_.exchange(true)) return reserved_;
   return core_.allocate_scratch(bytes, device_);
 }
 

@@ -8,9 +8,10 @@
 //                       with TABULA_GEMM_SPLAT, the intrinsic that broadcasts a float
 // and is compiled for that instruction set, without contraction (-ffp-contract=off): every
 // multiply-add that is fused is fused here by name, so no element's rounding depends on how
-// the compiler treated the code around it (an edge tile, a sanitizer's checks). Everything here has internal linkage (an unnamed
-// namespace, on purpose in a header): each variant's copy is compiled with its own flags, and
-// a shared inline function could otherwise be linked from a variant the CPU cannot run.
+// the compiler treated the code around it (an edge tile, a sanitizer's checks). Everything
+// here has internal linkage (an unnamed namespace, on purpose in a header): each variant's copy
+// is compiled with its own flags, and a shared inline function could otherwise be linked from a
+// variant the CPU cannot run.
 //
 // The algorithm is the classic one of GotoBLAS/BLIS, written here from its description: C is
 // walked in column blocks of NC; k in blocks of KC; op(B)'s KC x NC block is packed into
@@ -30,16 +31,16 @@ namespace {
 using idx = std::int64_t;
 
 constexpr int kVector = TABULA_GEMM_VECTOR;
-constexpr int kRows = TABULA_GEMM_ROWS;                     // MR
+constexpr int kRows = TABULA_GEMM_ROWS;  // MR
 constexpr int kVectors = TABULA_GEMM_VECTORS;
 constexpr int kCols = TABULA_GEMM_VECTORS * TABULA_GEMM_VECTOR;  // NR
 // A KC x NR sliver of B (32 KiB for AVX-512) is read from L2 per micro-tile while the MR x KC
 // micro-panel of A stays in L1; the KC x NC block of B (512 KiB) and the MC x KC block of A
 // (96 KiB) fit in L2. k is cut into equal blocks of at most KC (784 = 4 x 196, not
 // 3 x 256 + 16): a short last block would read and write C for little work.
-constexpr idx kDepth = 256;   // KC, at most
-constexpr idx kWidth = 512;   // NC, a multiple of every NR
-constexpr idx kHeight = 96;   // MC, a multiple of every MR
+constexpr idx kDepth = 256;  // KC, at most
+constexpr idx kWidth = 512;  // NC, a multiple of every NR
+constexpr idx kHeight = 96;  // MC, a multiple of every MR
 // B is read in place, not packed, when few rows of A will reuse it and its rows are close
 // (within 1 KiB: the hardware prefetcher follows such a stride, and a sliver spans few pages):
 // a small layer's forward pass (128 x 128 x 784), an LSTM's recurrent step.
@@ -141,8 +142,7 @@ void pack_b(const GemmArgs& g, idx p0, idx depth, idx j0, idx width, float* pack
 // op(A)[i0 .. i0+height, p0 .. p0+depth] of a transposed A as micro-panels of MR rows: panel
 // r holds, for each p, the MR values of rows i0 + r*MR .., zero past `height`. The values of
 // one p are contiguous in A, so a panel's MR values are one copy.
-void pack_transposed_a(const GemmArgs& g, idx i0, idx height, idx p0, idx depth,
-                       float* packed) {
+void pack_transposed_a(const GemmArgs& g, idx i0, idx height, idx p0, idx depth, float* packed) {
   const idx full = height / kRows;
   const idx rest = height - full * kRows;
   for (idx p = 0; p < depth; ++p) {
@@ -198,8 +198,7 @@ __attribute__((always_inline)) inline void micro_tile(idx depth, A a, const floa
   for (idx p = 0; p < depth; ++p) {
     vfloat bv[kVectors];
 #pragma GCC unroll 8
-    for (int v = 0; v < kVectors; ++v)
-      bv[v] = load_unaligned(b + p * ldb + v * kVector);
+    for (int v = 0; v < kVectors; ++v) bv[v] = load_unaligned(b + p * ldb + v * kVector);
 #pragma GCC unroll 16
     for (int i = 0; i < kRows; ++i) {
       const float ai = a.at(i, p);
@@ -270,7 +269,8 @@ void run(const GemmArgs& g, float* scratch) noexcept {
       const float* b_rows = b_in_place ? g.b + p0 * g.ldb + j0 : nullptr;
       if (b_in_place) {
         const idx whole = width / kCols * kCols;
-        if (whole < width) pack_b(g, p0, depth, j0 + whole, width - whole, packed_b + whole * depth);
+        if (whole < width)
+          pack_b(g, p0, depth, j0 + whole, width - whole, packed_b + whole * depth);
       } else {
         pack_b(g, p0, depth, j0, width, packed_b);
       }
@@ -279,8 +279,8 @@ void run(const GemmArgs& g, float* scratch) noexcept {
           const idx rows = min_of(kRows, g.m - i0);
           float* c_rows = g.c + i0 * g.ldc + j0;
           if (rows == kRows) {
-            panel_times_block(depth, RowsOfA{g.a + i0 * g.lda + p0, g.lda}, rows, packed_b,
-                              b_rows, g.ldb, width, c_rows, g.ldc, g.alpha, beta);
+            panel_times_block(depth, RowsOfA{g.a + i0 * g.lda + p0, g.lda}, rows, packed_b, b_rows,
+                              g.ldb, width, c_rows, g.ldc, g.alpha, beta);
           } else {
             pack_edge_rows(g, i0, rows, p0, depth, packed_a);
             panel_times_block(depth, PackedA{packed_a}, rows, packed_b, b_rows, g.ldb, width,
