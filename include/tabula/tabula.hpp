@@ -16,6 +16,7 @@
 #include "tabula/io/safetensors.hpp"
 #include "tabula/memory/category.hpp"
 #include "tabula/memory/cuda_resource.hpp"
+#include "tabula/memory/device_memory.hpp"
 #include "tabula/memory/host_resource.hpp"
 #include "tabula/memory/limit_adaptor.hpp"
 #include "tabula/memory/memory_info.hpp"

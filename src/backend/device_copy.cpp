@@ -7,21 +7,10 @@
 #include "tabula/core/errors.hpp"
 
 #if TABULA_WITH_CUDA
-#include <cuda_runtime_api.h>
+#include "backend/cuda/cuda_stream.hpp"
 #endif
 
 namespace tabula::detail {
-
-#if TABULA_WITH_CUDA
-namespace {
-void check_cuda(cudaError_t status, const char* what) {
-  if (status != cudaSuccess) {
-    cudaGetLastError();
-    TABULA_THROW(Error, what << " failed: " << cudaGetErrorString(status));
-  }
-}
-}  // namespace
-#endif
 
 void copy_bytes(void* dst, Device to, const void* src, Device from, std::size_t bytes) {
   if (bytes == 0) return;
@@ -30,10 +19,12 @@ void copy_bytes(void* dst, Device to, const void* src, Device from, std::size_t 
     return;
   }
 #if TABULA_WITH_CUDA
-  const cudaMemcpyKind kind = to.is_cpu()     ? cudaMemcpyDeviceToHost
-                              : from.is_cpu() ? cudaMemcpyHostToDevice
-                                              : cudaMemcpyDeviceToDevice;
-  check_cuda(cudaMemcpy(dst, src, bytes, kind), "cudaMemcpy");
+  // On the thread's stream, after the kernels queued before it. From pageable host memory the
+  // call returns once the source is staged; to the host it waits, so the caller can read.
+  const Stream stream = Stream::for_device(to.is_cuda() ? to : from);
+  check_cuda(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, stream.handle()),
+             "cudaMemcpyAsync");
+  if (to.is_cpu()) stream.synchronize();
 #else
   TABULA_THROW(Error, "copy from " << from.str() << " to " << to.str()
                                    << ": this build of tabula has no CUDA support");
@@ -79,8 +70,8 @@ void zero_bytes(void* dst, Device device, std::size_t bytes) {
     return;
   }
 #if TABULA_WITH_CUDA
-  check_cuda(cudaSetDevice(device.index()), "cudaSetDevice");
-  check_cuda(cudaMemset(dst, 0, bytes), "cudaMemset");
+  const Stream stream = Stream::for_device(device);
+  check_cuda(cudaMemsetAsync(dst, 0, bytes, stream.handle()), "cudaMemsetAsync");
 #else
   TABULA_THROW(Error, "zero memory on " << device.str()
                                         << ": this build of tabula has no CUDA support");

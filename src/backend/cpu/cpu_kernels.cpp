@@ -12,13 +12,6 @@
 
 namespace tabula::detail {
 
-Kernels& kernels_for(Device device) {
-  static CpuKernels cpu;
-  if (device.is_cpu()) return cpu;
-  TABULA_THROW(Error, "no kernels for " << device.str()
-                                        << " in this build (the CUDA kernels are not built)");
-}
-
 namespace {
 
 // A GEMM is split only into parts of at least this many multiply-adds (~5 µs on one core): a
@@ -212,6 +205,11 @@ void CpuKernels::activation_backward(Activation f, const float* y, const float* 
 
 void CpuKernels::multiply(const float* x, const float* mask, float scale, float* y, index_t n) {
   for (index_t i = 0; i < n; ++i) y[i] = x[i] * mask[i] * scale;
+}
+
+void CpuKernels::dropout_mask(float* mask, index_t n, float rate, RandomGenerator& rng) {
+  rng.fill_uniform(mask, static_cast<std::size_t>(n), 0.0f, 1.0f);
+  for (index_t i = 0; i < n; ++i) mask[i] = mask[i] >= rate ? 1.0f : 0.0f;
 }
 
 // ---- convolution as GEMM over unfolded patches (NHWC, patch order kh, kw, c) -------------

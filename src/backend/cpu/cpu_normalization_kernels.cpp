@@ -7,13 +7,6 @@
 
 namespace tabula::detail {
 
-NormalizationKernels& normalization_kernels_for(Device device) {
-  static CpuNormalizationKernels cpu;
-  if (device.is_cpu()) return cpu;
-  TABULA_THROW(Error, "no normalization kernels for "
-                          << device.str() << " in this build (the CUDA kernels are not built)");
-}
-
 namespace {
 
 // Per-position scratch of a panel row lives on the stack: at most this many values.

@@ -9,13 +9,6 @@
 
 namespace tabula::detail {
 
-RecurrentKernels& recurrent_kernels_for(Device device) {
-  static CpuRecurrentKernels cpu;
-  if (device.is_cpu()) return cpu;
-  TABULA_THROW(Error, "no recurrent kernels for "
-                          << device.str() << " in this build (only the CPU has them so far)");
-}
-
 namespace {
 
 // ---- gate functions -------------------------------------------------------------------

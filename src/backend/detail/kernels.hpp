@@ -4,7 +4,7 @@
 // scratch memory comes from the caller's session (category workspace), as a buffer the
 // caller holds or as a `Scratch` the kernel borrows from for the length of the call.
 //
-// One implementation per device (cpu/, later cuda/), chosen once per call site by
+// One implementation per device (cpu/, cuda/), chosen once per call site by
 // kernels_for(device), so no operation carries an if/else over backends.
 
 #include <cstdint>
@@ -12,6 +12,7 @@
 #include "backend/detail/scratch.hpp"
 #include "tabula/core/device.hpp"
 #include "tabula/nn/activation.hpp"
+#include "tabula/session/random_generator.hpp"
 
 namespace tabula::detail {
 
@@ -53,6 +54,8 @@ class Kernels {
   /// y = x * mask * scale with mask[i] in {0, 1}; mask drawn by the caller.
   virtual void multiply(const float* x, const float* mask, float scale, float* y,
                         index_t n) = 0;
+  /// mask[i] = 0 with probability `rate`, else 1, drawn from `rng` (which advances).
+  virtual void dropout_mask(float* mask, index_t n, float rate, RandomGenerator& rng) = 0;
 
   /// Unfolds NHWC `x` for samples [first, first + count) into rows of (kh, kw, c) patches.
   virtual void im2col(const Window2d& w, const float* x, index_t first, index_t count,

@@ -1,7 +1,10 @@
 #pragma once
-// Scratch memory a kernel borrows for the length of one call (a GEMM's packing buffers).
+// Scratch memory a kernel borrows for the length of one call (a GEMM's packing buffers), and
+// the per-session state of the device it runs on.
 
 #include <cstddef>
+
+#include "backend/detail/device_context.hpp"
 
 namespace tabula::detail {
 
@@ -15,6 +18,9 @@ class Scratch {
   /// `bytes` aligned to 64 bytes, the caller's until `release`. @throws OutOfMemory.
   virtual void* acquire(std::size_t bytes) = 0;
   virtual void release(void* data, std::size_t bytes) noexcept = 0;
+  /// The owner's context for the scratch's device, made with `make` on first use and kept
+  /// until the owner is cleared (a GPU GEMM's library handle). @throws what `make` throws.
+  virtual DeviceContext& context(DeviceContextFactory make) = 0;
 };
 
 /// One acquired buffer of floats (none for zero floats), released when it goes out of scope.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "backend/detail/device_copy.hpp"
 #include "tabula/core/errors.hpp"
 
 namespace tabula::detail {
@@ -74,6 +75,16 @@ void Loss::check_targets(const Shape& out, const Tensor& y, std::string_view wha
 
 double Loss::compute(const Tensor& y_pred, const Tensor& y_true, const Tensor* grad,
                      bool fused) const {
+  if (!y_pred.device().is_cpu() || !y_true.device().is_cpu()) {
+    // A batch's outputs are small (batch x classes): computed on host copies, in the session's
+    // host pool, and the gradient copied back. The host reads the loss every step anyway.
+    const Tensor p = y_pred.to(Device::cpu()), t = y_true.to(Device::cpu());
+    if (grad == nullptr) return compute(p, t, nullptr, fused);
+    const Tensor g = grad->to(Device::cpu());
+    const double loss = compute(p, t, &g, fused);
+    copy_bytes(grad->raw_data(), grad->device(), g.raw_data(), g.device(), g.nbytes());
+    return loss;
+  }
   const float* p = y_pred.data<float>();
   float* g = grad ? grad->data<float>() : nullptr;
   const std::int64_t n = y_pred.numel();

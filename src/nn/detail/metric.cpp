@@ -25,6 +25,8 @@ Metric Metric::resolve(std::string_view name, const Loss& loss, const Shape& out
 
 void Metric::accumulate(const Tensor& y_pred, const Tensor& y_true, double& correct,
                         double& counted) const {
+  if (!y_pred.device().is_cpu() || !y_true.device().is_cpu())
+    return accumulate(y_pred.to(Device::cpu()), y_true.to(Device::cpu()), correct, counted);
   const float* p = y_pred.data<float>();
   const std::int64_t n = y_pred.numel();
   if (kind_ == Kind::binary_accuracy) {

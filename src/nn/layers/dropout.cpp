@@ -31,14 +31,11 @@ class DropoutLayer final : public LayerImpl {
       trained_ = false;
       return;
     }
-    // The mask is drawn on the host (CPU tensors); a device backend brings its own kernel.
     const std::int64_t n = x.numel();
-    float* mask = mask_.data<float>();
-    detail::with_rng_of(mask_, [&](RandomGenerator& rng) {
-      rng.fill_uniform(mask, static_cast<std::size_t>(n), 0.0f, 1.0f);
-    });
-    for (std::int64_t i = 0; i < n; ++i) mask[i] = mask[i] >= rate_ ? 1.0f : 0.0f;
-    detail::kernels_for(x.device()).multiply(f32(x), f32(mask_), 1.0f / (1.0f - rate_), f32(y), n);
+    auto& k = detail::kernels_for(x.device());
+    detail::with_rng_of(mask_,
+                        [&](RandomGenerator& rng) { k.dropout_mask(f32(mask_), n, rate_, rng); });
+    k.multiply(f32(x), f32(mask_), 1.0f / (1.0f - rate_), f32(y), n);
     trained_ = true;
   }
 

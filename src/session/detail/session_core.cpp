@@ -225,7 +225,23 @@ void SessionCore::end_use() noexcept {
   if (clear_deferred_.exchange(false)) clear();
 }
 
+DeviceContext& SessionCore::device_context(Device device, DeviceContextFactory make) {
+  std::lock_guard lock(contexts_mutex_);
+  auto it = contexts_.find(device);
+  if (it == contexts_.end()) it = contexts_.emplace(device, make(*this, device)).first;
+  return *it->second;
+}
+
 void SessionCore::clear_now() noexcept {
+  {
+    // Library handles go first, while the memory they work in is still the session's; their
+    // buffers go back to the pool through the usual release (the session lock is not held).
+    std::map<Device, std::unique_ptr<DeviceContext>> contexts;
+    {
+      std::lock_guard lock(contexts_mutex_);
+      contexts.swap(contexts_);
+    }
+  }
   {
     std::lock_guard lock(mutex_);
     // invalidate() unlinks the object, so always take the head.

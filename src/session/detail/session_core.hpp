@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "backend/detail/device_context.hpp"
 #include "session/detail/storage.hpp"
 #include "session/detail/tracked.hpp"
 #include "tabula/memory/host_resource.hpp"
@@ -27,8 +28,8 @@ namespace tabula::detail {
 /// Owns a session's pools, registry, names and random generator. Handles hold it through
 /// `shared_ptr`, so it outlives the `Session` object until the last stale handle is gone.
 /// Thread-safe: one mutex guards the registry, counters, names and generator; each pool has
-/// its own lock inside. Lock order: use lock (see `SessionUse`), session lock, pool lock; the
-/// global session list is never held while taking a session lock.
+/// its own lock inside. Lock order: use lock (see `SessionUse`), contexts lock, session lock,
+/// pool lock; the global session list is never held while taking a session lock.
 class SessionCore : public std::enable_shared_from_this<SessionCore> {
  public:
   explicit SessionCore(SessionOptions options);
@@ -45,6 +46,9 @@ class SessionCore : public std::enable_shared_from_this<SessionCore> {
   /// call, under a `SessionUse`). @throws OutOfMemory with the session's breakdown.
   void* allocate_scratch(std::size_t bytes, Device device);
   void release_scratch(void* data, std::size_t bytes, Device device) noexcept;
+  /// The session's kernel context for `device` (see `DeviceContext`), made with `make` on
+  /// first use; destroyed by `clear`. @throws what `make` throws (nothing is kept then).
+  DeviceContext& device_context(Device device, DeviceContextFactory make);
   /// Returns a live storage's bytes; called from `~Storage`.
   void release(Storage& storage) noexcept;
   /// Returns a storage's bytes with the lock already held (from `clear`).
@@ -114,6 +118,9 @@ class SessionCore : public std::enable_shared_from_this<SessionCore> {
   void clear_now() noexcept;
 
   SessionOptions options_;
+  // Taken before mutex_: a context is made (and may allocate) under it.
+  std::mutex contexts_mutex_;
+  std::map<Device, std::unique_ptr<DeviceContext>> contexts_;
   std::shared_mutex use_mutex_;  // taken before mutex_, never after it
   std::atomic<bool> clear_deferred_{false};
   mutable std::mutex mutex_;

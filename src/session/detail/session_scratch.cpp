@@ -42,4 +42,8 @@ void SessionScratch::release(void* data, std::size_t bytes) noexcept {
   core_.release_scratch(data, bytes, device_);
 }
 
+DeviceContext& SessionScratch::context(DeviceContextFactory make) {
+  return core_.device_context(device_, make);
+}
+
 }  // namespace tabula::detail

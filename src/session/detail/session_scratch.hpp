@@ -28,6 +28,7 @@ class SessionScratch final : public Scratch {
 
   void* acquire(std::size_t bytes) override;
   void release(void* data, std::size_t bytes) noexcept override;
+  DeviceContext& context(DeviceContextFactory make) override;
 
  private:
   SessionUse use_;

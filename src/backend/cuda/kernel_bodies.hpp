@@ -1,0 +1,393 @@
+#pragma once
+// What one GPU thread computes, as plain functions of its output index: the CUDA kernels
+// (cuda_launch.cu) run each body over a grid, and the tests run the same bodies on the host
+// against the CPU kernels, so the index arithmetic is checked on machines without a GPU.
+//
+// Every body writes exactly one output (an element, a row or a column) and reads only inputs,
+// so threads never race and no atomics are needed. Where the CPU kernels sum in a fixed order,
+// the bodies sum in the same order (col2im, pooling backward, sum_rows): their results match
+// the CPU's bitwise up to the device's own exp/tanh and fused multiply-adds.
+//
+// No CUDA header is needed here: compiled by nvcc the functions are __host__ __device__,
+// compiled by the host compiler they are ordinary inline functions.
+
+#include <cmath>
+#include <cstdint>
+
+#include "backend/detail/kernels.hpp"
+#include "backend/detail/recurrent_kernels.hpp"
+
+#if defined(__CUDACC__)
+#define TABULA_HD __host__ __device__
+#else
+#define TABULA_HD
+#endif
+
+namespace tabula::detail::bodies {
+
+TABULA_HD inline float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+TABULA_HD inline float activate(Activation f, float x) {
+  switch (f) {
+    case Activation::relu:
+      return x > 0.0f ? x : 0.0f;
+    case Activation::sigmoid:
+      return sigmoid(x);
+    case Activation::tanh:
+      return tanhf(x);
+    default:
+      return x;  // linear (softmax is row-wise: softmax_row)
+  }
+}
+
+/// dL/dx from the output y = f(x) and dL/dy, elementwise activations.
+TABULA_HD inline float activation_gradient(Activation f, float y, float dy) {
+  switch (f) {
+    case Activation::relu:
+      return y > 0.0f ? dy : 0.0f;
+    case Activation::sigmoid:
+      return dy * y * (1.0f - y);
+    case Activation::tanh:
+      return dy * (1.0f - y * y);
+    default:
+      return dy;
+  }
+}
+
+// ---- dense layers ------------------------------------------------------------------------
+
+TABULA_HD inline void add_bias(index_t i, float* y, const float* bias, index_t cols) {
+  y[i] += bias[i % cols];
+}
+
+/// Column `col` of db: the CPU's order (rows ascending, float sums).
+TABULA_HD inline void sum_column(index_t col, const float* dy, float* db, index_t rows,
+                                 index_t cols) {
+  float sum = 0.0f;
+  for (index_t r = 0; r < rows; ++r) sum += dy[r * cols + col];
+  db[col] = sum;
+}
+
+TABULA_HD inline void activation_forward(index_t i, Activation f, const float* x, float* y) {
+  y[i] = activate(f, x[i]);
+}
+
+TABULA_HD inline void activation_backward(index_t i, Activation f, const float* y, const float* dy,
+                                          float* dx) {
+  dx[i] = activation_gradient(f, y[i], dy[i]);
+}
+
+/// Row `r` of a softmax over `cols` (x and y may alias).
+TABULA_HD inline void softmax_row(index_t r, const float* x, float* y, index_t cols) {
+  const float* in = x + r * cols;
+  float* out = y + r * cols;
+  float top = in[0];
+  for (index_t c = 1; c < cols; ++c) top = in[c] > top ? in[c] : top;
+  float sum = 0.0f;
+  for (index_t c = 0; c < cols; ++c) {
+    out[c] = expf(in[c] - top);
+    sum += out[c];
+  }
+  const float inv = 1.0f / sum;
+  for (index_t c = 0; c < cols; ++c) out[c] *= inv;
+}
+
+/// Row `r` of softmax's gradient from its output (dy and dx may alias).
+TABULA_HD inline void softmax_backward_row(index_t r, const float* y, const float* dy, float* dx,
+                                           index_t cols) {
+  const float* p = y + r * cols;
+  const float* g = dy + r * cols;
+  float* out = dx + r * cols;
+  float dot = 0.0f;
+  for (index_t c = 0; c < cols; ++c) dot += g[c] * p[c];
+  for (index_t c = 0; c < cols; ++c) out[c] = p[c] * (g[c] - dot);
+}
+
+TABULA_HD inline void multiply(index_t i, const float* x, const float* mask, float scale,
+                               float* y) {
+  y[i] = x[i] * mask[i] * scale;
+}
+
+/// C = beta * C for a GEMM with nothing to sum (k == 0); with beta == 0 C is not read.
+TABULA_HD inline void scale_matrix(index_t i, float* c, index_t n, index_t ldc, float beta) {
+  float& v = c[(i / n) * ldc + i % n];
+  v = beta == 0.0f ? 0.0f : beta * v;
+}
+
+// ---- dropout -----------------------------------------------------------------------------
+
+/// A 64-bit mix of (seed, i) (splitmix64's finaliser): counter-based, so every thread draws
+/// its own number without state.
+TABULA_HD inline std::uint64_t mix(std::uint64_t seed, std::uint64_t i) {
+  std::uint64_t z = seed + (i + 1) * 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+/// mask[i] = 1 with probability 1 - rate, else 0.
+TABULA_HD inline void dropout_mask(index_t i, float* mask, float rate, std::uint64_t seed) {
+  const float u = static_cast<float>(mix(seed, static_cast<std::uint64_t>(i)) >> 40) *
+                  (1.0f / 16777216.0f);  // 24 bits: exact in float, in [0, 1)
+  mask[i] = u >= rate ? 1.0f : 0.0f;
+}
+
+// ---- convolution as GEMM (NHWC; patch order kh, kw, c) ------------------------------------
+
+/// Element i of the columns of samples [first, first + count): (s, oh, ow, kh, kw, c).
+TABULA_HD inline void im2col(index_t i, const Window2d& w, const float* x, index_t first,
+                             float* columns) {
+  index_t rest = i;
+  const index_t c = rest % w.channels;
+  rest /= w.channels;
+  const index_t kw = rest % w.kernel_w;
+  rest /= w.kernel_w;
+  const index_t kh = rest % w.kernel_h;
+  rest /= w.kernel_h;
+  const index_t ow = rest % w.out_w;
+  rest /= w.out_w;
+  const index_t oh = rest % w.out_h;
+  const index_t s = rest / w.out_h;
+  const index_t ih = oh * w.stride_h - w.pad_top + kh;
+  const index_t iw = ow * w.stride_w - w.pad_left + kw;
+  const bool inside = ih >= 0 && ih < w.in_h && iw >= 0 && iw < w.in_w;
+  columns[i] = inside ? x[(((first + s) * w.in_h + ih) * w.in_w + iw) * w.channels + c] : 0.0f;
+}
+
+/// The outputs [lo, hi] along one axis whose window (start o * stride - pad, `kernel` wide)
+/// covers input position `at`; empty when lo > hi.
+struct Covering {
+  index_t lo, hi;
+};
+TABULA_HD inline Covering covering(index_t at, index_t pad, index_t kernel, index_t stride,
+                                   index_t outputs) {
+  // o covers `at` when o * stride - pad <= at < o * stride - pad + kernel.
+  const index_t past = at + pad - kernel;  // o * stride must exceed this
+  const index_t lo = past < 0 ? 0 : past / stride + 1;
+  index_t hi = (at + pad) / stride;  // at + pad >= 0
+  if (hi > outputs - 1) hi = outputs - 1;
+  return {lo, hi};
+}
+
+/// Element i of dx for samples [first, first + count), i counted from sample `first`:
+/// the sum of the patch entries that unfolded from it, in the CPU's order (outputs ascending).
+TABULA_HD inline void col2im(index_t i, const Window2d& w, const float* columns, index_t first,
+                             float* dx) {
+  index_t rest = i;
+  const index_t c = rest % w.channels;
+  rest /= w.channels;
+  const index_t iw = rest % w.in_w;
+  rest /= w.in_w;
+  const index_t ih = rest % w.in_h;
+  const index_t s = rest / w.in_h;
+  const index_t patch = w.kernel_h * w.kernel_w * w.channels;
+  const Covering rows = covering(ih, w.pad_top, w.kernel_h, w.stride_h, w.out_h);
+  const Covering cols = covering(iw, w.pad_left, w.kernel_w, w.stride_w, w.out_w);
+  float sum = 0.0f;
+  for (index_t oh = rows.lo; oh <= rows.hi; ++oh) {
+    const index_t kh = ih - (oh * w.stride_h - w.pad_top);
+    for (index_t ow = cols.lo; ow <= cols.hi; ++ow) {
+      const index_t kw = iw - (ow * w.stride_w - w.pad_left);
+      sum += columns[((s * w.out_h + oh) * w.out_w + ow) * patch +
+                     (kh * w.kernel_w + kw) * w.channels + c];
+    }
+  }
+  dx[first * w.in_h * w.in_w * w.channels + i] = sum;
+}
+
+// ---- pooling (windows clipped to the input; never empty) ---------------------------------
+
+/// The window of output (oh, ow) clipped to the input: rows [h0, h1), columns [w0, w1).
+struct Clipped {
+  index_t h0, h1, w0, w1;
+};
+TABULA_HD inline Clipped clipped_window(const Window2d& w, index_t oh, index_t ow) {
+  const index_t hs = oh * w.stride_h - w.pad_top, ws = ow * w.stride_w - w.pad_left;
+  return {hs < 0 ? 0 : hs, hs + w.kernel_h < w.in_h ? hs + w.kernel_h : w.in_h, ws < 0 ? 0 : ws,
+          ws + w.kernel_w < w.in_w ? ws + w.kernel_w : w.in_w};
+}
+
+/// Output element i = (n, oh, ow, c): the window's first maximum and its flat input index.
+TABULA_HD inline void max_pool_forward(index_t i, const Window2d& w, const float* x, float* y,
+                                       std::int32_t* argmax) {
+  const index_t c = i % w.channels;
+  const index_t ow = (i / w.channels) % w.out_w;
+  const index_t oh = (i / (w.channels * w.out_w)) % w.out_h;
+  const index_t n = i / (w.channels * w.out_w * w.out_h);
+  const Clipped b = clipped_window(w, oh, ow);
+  const index_t base = n * w.in_h * w.in_w * w.channels + c;
+  index_t best_at = base + (b.h0 * w.in_w + b.w0) * w.channels;
+  float best = x[best_at];
+  for (index_t ih = b.h0; ih < b.h1; ++ih)
+    for (index_t iw = b.w0; iw < b.w1; ++iw) {
+      const index_t at = base + (ih * w.in_w + iw) * w.channels;
+      if (x[at] > best) {
+        best = x[at];
+        best_at = at;
+      }
+    }
+  y[i] = best;
+  argmax[i] = static_cast<std::int32_t>(best_at);
+}
+
+/// Input element i = (n, ih, iw, c): the gradients of the outputs whose maximum it was.
+TABULA_HD inline void max_pool_backward(index_t i, const Window2d& w, const float* dy,
+                                        const std::int32_t* argmax, float* dx) {
+  const index_t c = i % w.channels;
+  const index_t iw = (i / w.channels) % w.in_w;
+  const index_t ih = (i / (w.channels * w.in_w)) % w.in_h;
+  const index_t n = i / (w.channels * w.in_w * w.in_h);
+  const Covering rows = covering(ih, w.pad_top, w.kernel_h, w.stride_h, w.out_h);
+  const Covering cols = covering(iw, w.pad_left, w.kernel_w, w.stride_w, w.out_w);
+  float sum = 0.0f;
+  for (index_t oh = rows.lo; oh <= rows.hi; ++oh)
+    for (index_t ow = cols.lo; ow <= cols.hi; ++ow) {
+      const index_t o = ((n * w.out_h + oh) * w.out_w + ow) * w.channels + c;
+      if (argmax[o] == i) sum += dy[o];
+    }
+  dx[i] = sum;
+}
+
+TABULA_HD inline float window_inverse_size(const Clipped& b) {
+  return 1.0f / static_cast<float>((b.h1 - b.h0) * (b.w1 - b.w0));
+}
+
+/// Output element i: the mean of its window's elements inside the input.
+TABULA_HD inline void avg_pool_forward(index_t i, const Window2d& w, const float* x, float* y) {
+  const index_t c = i % w.channels;
+  const index_t ow = (i / w.channels) % w.out_w;
+  const index_t oh = (i / (w.channels * w.out_w)) % w.out_h;
+  const index_t n = i / (w.channels * w.out_w * w.out_h);
+  const Clipped b = clipped_window(w, oh, ow);
+  const index_t base = n * w.in_h * w.in_w * w.channels + c;
+  float sum = 0.0f;
+  for (index_t ih = b.h0; ih < b.h1; ++ih)
+    for (index_t iw = b.w0; iw < b.w1; ++iw) sum += x[base + (ih * w.in_w + iw) * w.channels];
+  y[i] = sum * window_inverse_size(b);
+}
+
+/// Input element i: its share of the gradient of every window that covers it.
+TABULA_HD inline void avg_pool_backward(index_t i, const Window2d& w, const float* dy, float* dx) {
+  const index_t c = i % w.channels;
+  const index_t iw = (i / w.channels) % w.in_w;
+  const index_t ih = (i / (w.channels * w.in_w)) % w.in_h;
+  const index_t n = i / (w.channels * w.in_w * w.in_h);
+  const Covering rows = covering(ih, w.pad_top, w.kernel_h, w.stride_h, w.out_h);
+  const Covering cols = covering(iw, w.pad_left, w.kernel_w, w.stride_w, w.out_w);
+  float sum = 0.0f;
+  for (index_t oh = rows.lo; oh <= rows.hi; ++oh)
+    for (index_t ow = cols.lo; ow <= cols.hi; ++ow) {
+      const index_t o = ((n * w.out_h + oh) * w.out_w + ow) * w.channels + c;
+      sum += dy[o] * window_inverse_size(clipped_window(w, oh, ow));
+    }
+  dx[i] = sum;
+}
+
+// ---- optimizer updates (Keras's formulas, as the CPU kernels) -----------------------------
+
+TABULA_HD inline void sgd_update(index_t i, float* w, const float* g, float* velocity, float lr,
+                                 float momentum, bool nesterov) {
+  if (velocity == nullptr) {
+    w[i] -= lr * g[i];
+    return;
+  }
+  velocity[i] = momentum * velocity[i] - lr * g[i];
+  w[i] += nesterov ? momentum * velocity[i] - lr * g[i] : velocity[i];
+}
+
+TABULA_HD inline void adam_update(index_t i, float* w, const float* g, float* m, float* v,
+                                  float step, float beta_1, float beta_2, float epsilon,
+                                  float decay) {
+  w[i] -= decay * w[i];
+  m[i] += (g[i] - m[i]) * (1.0f - beta_1);
+  v[i] += (g[i] * g[i] - v[i]) * (1.0f - beta_2);
+  w[i] -= step * m[i] / (sqrtf(v[i]) + epsilon);
+}
+
+TABULA_HD inline void rmsprop_update(index_t i, float* w, const float* g, float* mean_square,
+                                     float* momentum_buf, float lr, float rho, float momentum,
+                                     float epsilon) {
+  mean_square[i] = rho * mean_square[i] + (1.0f - rho) * g[i] * g[i];
+  const float delta = lr * g[i] / sqrtf(mean_square[i] + epsilon);  // Keras: eps inside
+  if (momentum_buf != nullptr) {
+    momentum_buf[i] = momentum * momentum_buf[i] + delta;
+    w[i] -= momentum_buf[i];
+  } else {
+    w[i] -= delta;
+  }
+}
+
+// ---- batch normalisation (per element, given the per-channel statistics) -----------------
+
+/// y = (x - mean) * scale + shift with scale = gamma * inv_std, shift = beta, per channel.
+TABULA_HD inline void batch_norm_apply(index_t i, const float* x, float* y, index_t channels,
+                                       const float* mean, const float* inv_std, const float* gamma,
+                                       const float* beta) {
+  const index_t c = i % channels;
+  const float scale = gamma ? gamma[c] * inv_std[c] : inv_std[c];
+  y[i] = (x[i] - mean[c]) * scale + (beta ? beta[c] : 0.0f);
+}
+
+/// dx from dy and the per-channel means of dy and dy * xhat (zero when the statistics were
+/// constants).
+TABULA_HD inline void batch_norm_input_gradient(index_t i, const float* x, const float* dy,
+                                                float* dx, index_t channels, const float* mean,
+                                                const float* inv_std, const float* gamma,
+                                                const float* mean_dy, const float* mean_dy_xhat) {
+  const index_t c = i % channels;
+  const float scale = gamma ? gamma[c] * inv_std[c] : inv_std[c];
+  if (mean_dy == nullptr) {
+    dx[i] = dy[i] * scale;
+    return;
+  }
+  const float xhat = (x[i] - mean[c]) * inv_std[c];
+  dx[i] = scale * (dy[i] - mean_dy[c] - xhat * mean_dy_xhat[c]);
+}
+
+// ---- LSTM, one timestep, one (sample, unit) per thread ------------------------------------
+
+TABULA_HD inline float gate(Activation f, float x) {
+  return f == Activation::tanh ? tanhf(x) : sigmoid(x);
+}
+TABULA_HD inline float gate_derivative(Activation f, float y) {
+  return f == Activation::tanh ? 1.0f - y * y : y * (1.0f - y);
+}
+
+/// Element i = (b, u) of one LSTM step forward (see RecurrentKernels::lstm_forward_step).
+TABULA_HD inline void lstm_forward(index_t i, const LstmStep& s, float* gates, const float* c_prev,
+                                   float* c, float* h) {
+  const index_t U = s.units, b = i / U, u = i % U;
+  float* row = gates + b * s.gates_ld;
+  const float in = gate(s.recurrent_activation, row[u]);
+  const float forget = gate(s.recurrent_activation, row[U + u]);
+  const float cand = gate(s.activation, row[2 * U + u]);
+  const float out = gate(s.recurrent_activation, row[3 * U + u]);
+  row[u] = in;
+  row[U + u] = forget;
+  row[2 * U + u] = cand;
+  row[3 * U + u] = out;
+  const float cell = (c_prev ? forget * c_prev[b * s.cell_ld + u] : 0.0f) + in * cand;
+  c[b * s.cell_ld + u] = cell;
+  h[b * s.h_ld + u] = out * gate(s.activation, cell);
+}
+
+/// Element i = (b, u) of one LSTM step backward (see RecurrentKernels::lstm_backward_step).
+TABULA_HD inline void lstm_backward(index_t i, const LstmStep& s, float* gates, const float* c_prev,
+                                    const float* c, const float* dh, const float* dy, float* dc) {
+  const index_t U = s.units, b = i / U, u = i % U;
+  float* row = gates + b * s.gates_ld;
+  const float in = row[u], forget = row[U + u], cand = row[2 * U + u], out = row[3 * U + u];
+  const float cell_out = gate(s.activation, c[b * s.cell_ld + u]);
+  float dh_total = 0.0f;
+  if (dh) dh_total += dh[b * U + u];
+  if (dy) dh_total += dy[b * s.dy_ld + u];
+  const float dc_total = dc[b * U + u] + dh_total * out * gate_derivative(s.activation, cell_out);
+  const float c_before = c_prev ? c_prev[b * s.cell_ld + u] : 0.0f;
+  row[u] = dc_total * cand * gate_derivative(s.recurrent_activation, in);
+  row[U + u] = dc_total * c_before * gate_derivative(s.recurrent_activation, forget);
+  row[2 * U + u] = dc_total * in * gate_derivative(s.activation, cand);
+  row[3 * U + u] = dh_total * cell_out * gate_derivative(s.recurrent_activation, out);
+  dc[b * U + u] = dc_total * forget;
+}
+
+}  // namespace tabula::detail::bodies

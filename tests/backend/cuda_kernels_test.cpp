@@ -1,0 +1,293 @@
+// Every CUDA kernel against the CPU's, in the style of ggml's test-backend-ops: the same
+// random operands on both devices, the results within rounding of each other. Skipped, with
+// the reason, where no CUDA device is present.
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "backend/cpu/cpu_kernels.hpp"
+#include "backend/cpu/cpu_normalization_kernels.hpp"
+#include "backend/cpu/cpu_recurrent_kernels.hpp"
+#include "backend/detail/kernels.hpp"
+#include "backend/detail/normalization_kernels.hpp"
+#include "backend/detail/recurrent_kernels.hpp"
+#include "backend/random_floats.hpp"
+#include "session/detail/session_scratch.hpp"
+#include "support/cuda_device.hpp"
+#include "tabula/core/tensor.hpp"
+#include "tabula/session/session.hpp"
+#include "tabula/session/session_scope.hpp"
+
+namespace tabula::detail {
+namespace {
+
+using testing::random_floats;
+
+// A CUDA session made current, and device copies of host vectors.
+class CudaKernelsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    TABULA_REQUIRE_CUDA_DEVICE();
+    session_ = std::make_unique<Session>(SessionOptions{.device = Device::cuda(0), .name = "gpu"});
+    scope_ = std::make_unique<SessionScope>(*session_);
+  }
+  void TearDown() override {
+    scope_.reset();
+    session_.reset();
+  }
+
+  Kernels& gpu() { return kernels_for(Device::cuda(0)); }
+  Tensor put(const std::vector<float>& v) { return from_vector(v); }
+  static float* at(const Tensor& t) { return static_cast<float*>(t.raw_data()); }
+  static std::vector<float> get(const Tensor& t) { return t.to_vector<float>(); }
+
+  std::unique_ptr<Session> session_;
+  std::unique_ptr<SessionScope> scope_;
+  CpuKernels cpu_;
+};
+
+// Within `tolerance` of the CPU, relative to the CPU's magnitude where it is above 1.
+void expect_close(const std::vector<float>& got, const std::vector<float>& expected,
+                  float tolerance, const std::string& what) {
+  ASSERT_EQ(got.size(), expected.size()) << what;
+  int reported = 0;
+  for (std::size_t i = 0; i < got.size() && reported < 5; ++i) {
+    const float bound = tolerance * std::max(1.0f, std::fabs(expected[i]));
+    if (!(std::fabs(got[i] - expected[i]) <= bound)) {
+      ADD_FAILURE() << what << " at " << i << ": CUDA " << got[i] << ", CPU " << expected[i];
+      ++reported;
+    }
+  }
+}
+
+TEST_F(CudaKernelsTest, GemmMatchesTheCpuForEveryTransposition) {
+  SessionScratch gpu_scratch(session_->core(), Device::cuda(0));
+  Session host;
+  SessionScratch cpu_scratch(host.core(), Device::cpu());
+  for (bool ta : {false, true})
+    for (bool tb : {false, true})
+      for (index_t k : {index_t{0}, index_t{1}, index_t{300}}) {
+        const index_t m = 129, n = 70;
+        const auto a = random_floats(static_cast<std::size_t>(std::max<index_t>(m * k, 1)), 1);
+        const auto b = random_floats(static_cast<std::size_t>(std::max<index_t>(k * n, 1)), 2);
+        const auto c0 = random_floats(static_cast<std::size_t>(m * n), 3);
+        const index_t lda = ta ? m : std::max<index_t>(k, 1),
+                      ldb = tb ? std::max<index_t>(k, 1) : n;
+        auto c_cpu = c0;
+        cpu_.gemm(cpu_scratch, ta, tb, m, n, k, 1.5f, a.data(), lda, b.data(), ldb, 0.5f,
+                  c_cpu.data(), n);
+        const Tensor da = put(a), db = put(b), dc = put(c0);
+        gpu().gemm(gpu_scratch, ta, tb, m, n, k, 1.5f, at(da), lda, at(db), ldb, 0.5f, at(dc), n);
+        expect_close(get(dc), c_cpu, 1e-4f,
+                     "gemm " + std::to_string(k) + (ta ? " A^T" : "") + (tb ? " B^T" : ""));
+      }
+}
+
+TEST_F(CudaKernelsTest, DenseLayerKernelsMatchTheCpu) {
+  const index_t rows = 64, cols = 33, n = rows * cols;
+  const auto x = random_floats(n, 4), bias = random_floats(cols, 5), dy = random_floats(n, 6);
+  auto y_cpu = x;
+  cpu_.add_bias(y_cpu.data(), bias.data(), rows, cols);
+  const Tensor y = put(x), b = put(bias);
+  gpu().add_bias(at(y), at(b), rows, cols);
+  expect_close(get(y), y_cpu, 1e-6f, "add_bias");
+
+  std::vector<float> db_cpu(cols);
+  cpu_.sum_rows(dy.data(), db_cpu.data(), rows, cols);
+  const Tensor d = put(dy), db = put(std::vector<float>(cols, 9.0f));
+  gpu().sum_rows(at(d), at(db), rows, cols);
+  expect_close(get(db), db_cpu, 1e-5f, "sum_rows");
+
+  for (Activation f : {Activation::linear, Activation::relu, Activation::sigmoid, Activation::tanh,
+                       Activation::softmax}) {
+    std::vector<float> out_cpu(n), dx_cpu(n);
+    cpu_.activation_forward(f, x.data(), out_cpu.data(), rows, cols);
+    cpu_.activation_backward(f, out_cpu.data(), dy.data(), dx_cpu.data(), rows, cols);
+    const Tensor in = put(x), out = put(std::vector<float>(n)), g = put(dy),
+                 dx = put(std::vector<float>(n));
+    gpu().activation_forward(f, at(in), at(out), rows, cols);
+    gpu().activation_backward(f, at(out), at(g), at(dx), rows, cols);
+    expect_close(get(out), out_cpu, 1e-6f, std::string(name_of(f)) + " forward");
+    expect_close(get(dx), dx_cpu, 1e-5f, std::string(name_of(f)) + " backward");
+  }
+}
+
+TEST_F(CudaKernelsTest, DropoutMasksDropTheRateAndScaleTheKeptValues) {
+  const index_t n = 1 << 20;
+  const Tensor mask = put(std::vector<float>(n)), ones = put(std::vector<float>(n, 1.0f)),
+               y = put(std::vector<float>(n));
+  RandomGenerator rng(7);
+  gpu().dropout_mask(at(mask), n, 0.25f, rng);
+  gpu().multiply(at(ones), at(mask), 2.0f, at(y), n);
+  const auto m = get(mask), out = get(y);
+  double kept = 0;
+  for (index_t i = 0; i < n; ++i) {
+    ASSERT_TRUE(m[i] == 0.0f || m[i] == 1.0f) << i;
+    ASSERT_EQ(out[i], 2.0f * m[i]) << i;
+    kept += m[i];
+  }
+  EXPECT_NEAR(kept / static_cast<double>(n), 0.75, 0.002);
+}
+
+Window2d same_window(index_t batch, index_t h, index_t w, index_t c, index_t k, index_t stride) {
+  const index_t oh = (h + stride - 1) / stride, ow = (w + stride - 1) / stride;
+  const index_t ph = std::max<index_t>((oh - 1) * stride + k - h, 0);
+  const index_t pw = std::max<index_t>((ow - 1) * stride + k - w, 0);
+  return {batch, h, w, c, k, k, stride, stride, ph / 2, pw / 2, oh, ow};
+}
+
+TEST_F(CudaKernelsTest, ConvolutionAndPoolingKernelsMatchTheCpu) {
+  for (const Window2d& w : {same_window(4, 28, 28, 3, 3, 1), same_window(3, 13, 11, 8, 2, 2),
+                            Window2d{2, 9, 9, 5, 3, 3, 2, 2, 0, 0, 4, 4}}) {
+    const index_t in = w.batch * w.in_h * w.in_w * w.channels;
+    const index_t out = w.batch * w.out_h * w.out_w * w.channels;
+    const index_t cols = w.batch * w.out_h * w.out_w * w.kernel_h * w.kernel_w * w.channels;
+    const auto x = random_floats(in, 7), dy = random_floats(out, 8), dcols = random_floats(cols, 9);
+    const std::string where = std::to_string(w.in_h) + "x" + std::to_string(w.in_w) + " k" +
+                              std::to_string(w.kernel_h) + " s" + std::to_string(w.stride_h);
+    const Tensor gx = put(x), gdy = put(dy), gcols = put(dcols);
+
+    std::vector<float> c_cpu(cols), dx_cpu(in);
+    cpu_.im2col(w, x.data(), 0, w.batch, c_cpu.data());
+    cpu_.col2im(w, dcols.data(), 0, w.batch, dx_cpu.data());
+    const Tensor gc = put(std::vector<float>(cols)), gdx = put(std::vector<float>(in));
+    gpu().im2col(w, at(gx), 0, w.batch, at(gc));
+    gpu().col2im(w, at(gcols), 0, w.batch, at(gdx));
+    expect_close(get(gc), c_cpu, 0.0f, "im2col " + where);
+    expect_close(get(gdx), dx_cpu, 1e-6f, "col2im " + where);
+
+    std::vector<float> y_cpu(out), back_cpu(in);
+    std::vector<std::int32_t> arg_cpu(out);
+    cpu_.max_pool_forward(w, x.data(), y_cpu.data(), arg_cpu.data());
+    cpu_.max_pool_backward(w, dy.data(), arg_cpu.data(), back_cpu.data());
+    const Tensor gy = put(std::vector<float>(out)), gback = put(std::vector<float>(in));
+    const Tensor garg = from_vector(std::vector<std::int32_t>(out));
+    gpu().max_pool_forward(w, at(gx), at(gy), static_cast<std::int32_t*>(garg.raw_data()));
+    gpu().max_pool_backward(w, at(gdy), static_cast<const std::int32_t*>(garg.raw_data()),
+                            at(gback));
+    expect_close(get(gy), y_cpu, 0.0f, "max_pool forward " + where);
+    EXPECT_EQ(garg.to_vector<std::int32_t>(), arg_cpu) << "max_pool argmax " << where;
+    expect_close(get(gback), back_cpu, 1e-6f, "max_pool backward " + where);
+
+    cpu_.avg_pool_forward(w, x.data(), y_cpu.data());
+    cpu_.avg_pool_backward(w, dy.data(), back_cpu.data());
+    gpu().avg_pool_forward(w, at(gx), at(gy));
+    gpu().avg_pool_backward(w, at(gdy), at(gback));
+    expect_close(get(gy), y_cpu, 1e-6f, "avg_pool forward " + where);
+    expect_close(get(gback), back_cpu, 1e-6f, "avg_pool backward " + where);
+  }
+}
+
+TEST_F(CudaKernelsTest, OptimizerUpdatesMatchTheCpu) {
+  const index_t n = 10007;
+  const auto w0 = random_floats(n, 10), g = random_floats(n, 11), s0 = random_floats(n, 12);
+  std::vector<float> sq(s0);
+  for (float& v : sq) v = std::fabs(v);
+  const Tensor gg = put(g);
+  {
+    auto w = w0, v = s0;
+    cpu_.sgd_update(w.data(), g.data(), v.data(), n, 0.1f, 0.9f, true);
+    const Tensor gw = put(w0), gv = put(s0);
+    gpu().sgd_update(at(gw), at(gg), at(gv), n, 0.1f, 0.9f, true);
+    expect_close(get(gw), w, 1e-6f, "sgd nesterov weights");
+    expect_close(get(gv), v, 1e-6f, "sgd velocity");
+  }
+  {
+    auto w = w0, m = s0, v = sq;
+    cpu_.adam_update(w.data(), g.data(), m.data(), v.data(), n, 0.01f, 0.9f, 0.999f, 1e-7f, 0.004f);
+    const Tensor gw = put(w0), gm = put(s0), gv = put(sq);
+    gpu().adam_update(at(gw), at(gg), at(gm), at(gv), n, 0.01f, 0.9f, 0.999f, 1e-7f, 0.004f);
+    expect_close(get(gw), w, 1e-5f, "adamw weights");
+    expect_close(get(gm), m, 1e-6f, "adam m");
+    expect_close(get(gv), v, 1e-6f, "adam v");
+  }
+  {
+    auto w = w0, ms = sq, mom = s0;
+    cpu_.rmsprop_update(w.data(), g.data(), ms.data(), mom.data(), n, 0.001f, 0.9f, 0.5f, 1e-7f);
+    const Tensor gw = put(w0), gms = put(sq), gmom = put(s0);
+    gpu().rmsprop_update(at(gw), at(gg), at(gms), at(gmom), n, 0.001f, 0.9f, 0.5f, 1e-7f);
+    expect_close(get(gw), w, 1e-5f, "rmsprop weights");
+    expect_close(get(gms), ms, 1e-6f, "rmsprop mean square");
+  }
+}
+
+TEST_F(CudaKernelsTest, BatchNormalizationMatchesTheCpuForwardAndBackward) {
+  CpuNormalizationKernels cpu;
+  NormalizationKernels& gpu_norm = normalization_kernels_for(Device::cuda(0));
+  const index_t rows = 3000, channels = 19, n = rows * channels;
+  const auto x = random_floats(n, 13), dy = random_floats(n, 14);
+  const auto gamma = random_floats(channels, 15), beta = random_floats(channels, 16);
+  std::vector<float> mm(channels, 0.1f), mv(channels, 0.9f), mean(channels), inv(channels), y(n);
+  const Tensor gx = put(x), gdy = put(dy), ggamma = put(gamma), gbeta = put(beta), gmm = put(mm),
+               gmv = put(mv), gmean = put(mean), ginv = put(inv), gy = put(y);
+  cpu.batch_norm_forward_training(x.data(), gamma.data(), beta.data(), y.data(), rows, channels,
+                                  0.99f, 1e-3f, mm.data(), mv.data(), mean.data(), inv.data());
+  gpu_norm.batch_norm_forward_training(at(gx), at(ggamma), at(gbeta), at(gy), rows, channels, 0.99f,
+                                       1e-3f, at(gmm), at(gmv), at(gmean), at(ginv));
+  expect_close(get(gy), y, 1e-5f, "batch norm y");
+  expect_close(get(gmm), mm, 1e-6f, "moving mean");
+  expect_close(get(gmv), mv, 1e-6f, "moving variance");
+  expect_close(get(gmean), mean, 1e-6f, "saved mean");
+  expect_close(get(ginv), inv, 1e-5f, "saved inverse deviation");
+
+  for (bool through : {true, false}) {
+    std::vector<float> dx(n), dgamma(channels), dbeta(channels);
+    cpu.batch_norm_backward(x.data(), dy.data(), gamma.data(), mean.data(), inv.data(), rows,
+                            channels, through, dx.data(), dgamma.data(), dbeta.data());
+    const Tensor gdx = put(std::vector<float>(n)), gdg = put(std::vector<float>(channels)),
+                 gdb = put(std::vector<float>(channels));
+    gpu_norm.batch_norm_backward(at(gx), at(gdy), at(ggamma), at(gmean), at(ginv), rows, channels,
+                                 through, at(gdx), at(gdg), at(gdb));
+    const std::string mode = through ? " (batch statistics)" : " (constant statistics)";
+    expect_close(get(gdx), dx, 1e-4f, "batch norm dx" + mode);
+    expect_close(get(gdg), dgamma, 1e-4f, "dgamma" + mode);
+    expect_close(get(gdb), dbeta, 1e-4f, "dbeta" + mode);
+  }
+
+  std::vector<float> yi(n), mean_i(channels), inv_i(channels);
+  cpu.batch_norm_forward_inference(x.data(), gamma.data(), beta.data(), mm.data(), mv.data(), 1e-3f,
+                                   yi.data(), rows, channels, mean_i.data(), inv_i.data());
+  const Tensor gyi = put(std::vector<float>(n)), gmi = put(std::vector<float>(channels)),
+               gii = put(std::vector<float>(channels)), gmm_cpu = put(mm), gmv_cpu = put(mv);
+  gpu_norm.batch_norm_forward_inference(at(gx), at(ggamma), at(gbeta), at(gmm_cpu), at(gmv_cpu),
+                                        1e-3f, at(gyi), rows, channels, at(gmi), at(gii));
+  expect_close(get(gyi), yi, 1e-5f, "batch norm inference y");
+  expect_close(get(gmi), mean_i, 0.0f, "inference saved mean");
+  expect_close(get(gii), inv_i, 1e-6f, "inference saved inverse deviation");
+}
+
+TEST_F(CudaKernelsTest, LstmStepsMatchTheCpuForwardAndBackward) {
+  CpuRecurrentKernels cpu;
+  RecurrentKernels& gpu_rec = recurrent_kernels_for(Device::cuda(0));
+  LstmStep s;
+  s.batch = 32;
+  s.units = 48;
+  s.gates_ld = 4 * s.units;
+  s.cell_ld = s.units;
+  s.h_ld = s.units;
+  s.dy_ld = s.units;
+  const index_t gates_n = s.batch * s.gates_ld, cells = s.batch * s.units;
+  const auto gates0 = random_floats(gates_n, 17), c_prev = random_floats(cells, 18);
+  const auto dh = random_floats(cells, 19), dy = random_floats(cells, 20),
+             dc0 = random_floats(cells, 21);
+  auto gates = gates0, dc = dc0;
+  std::vector<float> c(cells), h(cells);
+  cpu.lstm_forward_step(s, gates.data(), c_prev.data(), c.data(), h.data());
+  const Tensor gg = put(gates0), gcp = put(c_prev), gc = put(std::vector<float>(cells)),
+               gh = put(std::vector<float>(cells)), gdh = put(dh), gdy = put(dy), gdc = put(dc0);
+  gpu_rec.lstm_forward_step(s, at(gg), at(gcp), at(gc), at(gh));
+  expect_close(get(gg), gates, 1e-5f, "lstm gate activations");
+  expect_close(get(gc), c, 1e-5f, "lstm cell");
+  expect_close(get(gh), h, 1e-5f, "lstm hidden");
+  cpu.lstm_backward_step(s, gates.data(), c_prev.data(), c.data(), dh.data(), dy.data(), dc.data());
+  gpu_rec.lstm_backward_step(s, at(gg), at(gcp), at(gc), at(gdh), at(gdy), at(gdc));
+  expect_close(get(gg), gates, 1e-5f, "lstm gate gradients");
+  expect_close(get(gdc), dc, 1e-5f, "lstm cell gradient");
+}
+
+}  // namespace
+}  // namespace tabula::detail

@@ -1,0 +1,334 @@
+// The CUDA kernels' bodies (src/backend/cuda/kernel_bodies.hpp), run on the host over every
+// index, against the CPU kernels: the GPU kernels' index arithmetic is checked on machines
+// without a GPU. Sums the CPU makes in a fixed order are compared bitwise.
+
+#include "backend/cuda/kernel_bodies.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "backend/cpu/cpu_kernels.hpp"
+#include "backend/cpu/cpu_normalization_kernels.hpp"
+#include "backend/cpu/cpu_recurrent_kernels.hpp"
+#include "backend/random_floats.hpp"
+
+namespace tabula::detail {
+namespace {
+
+using testing::random_floats;
+
+template <typename F>
+void each(index_t n, F&& f) {
+  for (index_t i = 0; i < n; ++i) f(i);
+}
+
+// A window as Keras's "valid" or "same" padding lays it out.
+Window2d window(index_t batch, index_t h, index_t w, index_t c, index_t k, index_t stride,
+                bool same) {
+  const index_t out_h = same ? (h + stride - 1) / stride : (h - k) / stride + 1;
+  const index_t out_w = same ? (w + stride - 1) / stride : (w - k) / stride + 1;
+  const index_t pad_h = same ? std::max<index_t>((out_h - 1) * stride + k - h, 0) : 0;
+  const index_t pad_w = same ? std::max<index_t>((out_w - 1) * stride + k - w, 0) : 0;
+  return {batch, h, w, c, k, k, stride, stride, pad_h / 2, pad_w / 2, out_h, out_w};
+}
+
+std::string describe(const Window2d& w) {
+  return std::to_string(w.in_h) + "x" + std::to_string(w.in_w) + "x" + std::to_string(w.channels) +
+         " kernel " + std::to_string(w.kernel_h) + " stride " + std::to_string(w.stride_h) +
+         " pad " + std::to_string(w.pad_top) + "," + std::to_string(w.pad_left);
+}
+
+// Valid and same padding, overlapping windows, stride equal to and larger than the kernel.
+std::vector<Window2d> windows() {
+  return {window(2, 7, 6, 3, 3, 1, false), window(2, 7, 6, 3, 3, 1, true),
+          window(3, 8, 8, 2, 2, 2, false), window(2, 9, 7, 4, 3, 2, true),
+          window(2, 9, 9, 1, 2, 3, false), window(1, 5, 5, 5, 5, 1, true)};
+}
+
+index_t input_size(const Window2d& w) { return w.batch * w.in_h * w.in_w * w.channels; }
+index_t output_size(const Window2d& w) { return w.batch * w.out_h * w.out_w * w.channels; }
+index_t columns_size(const Window2d& w, index_t samples) {
+  return samples * w.out_h * w.out_w * w.kernel_h * w.kernel_w * w.channels;
+}
+
+TEST(KernelBodies, Im2colUnfoldsEveryPatchAsTheCpuDoes) {
+  CpuKernels cpu;
+  for (const Window2d& w : windows()) {
+    const auto x = random_floats(static_cast<std::size_t>(input_size(w)), 1);
+    const index_t first = w.batch - 1, count = 1;  // a later sample: the offset counts
+    std::vector<float> expected(static_cast<std::size_t>(columns_size(w, count)), -7.0f);
+    std::vector<float> got(expected.size(), -9.0f);
+    cpu.im2col(w, x.data(), first, count, expected.data());
+    each(columns_size(w, count),
+         [&](index_t i) { bodies::im2col(i, w, x.data(), first, got.data()); });
+    EXPECT_EQ(got, expected) << describe(w);
+  }
+}
+
+TEST(KernelBodies, Col2imFoldsPatchesBackBitwiseAsTheCpuDoes) {
+  CpuKernels cpu;
+  for (const Window2d& w : windows()) {
+    const index_t first = 1, count = w.batch - 1;
+    const auto columns = random_floats(static_cast<std::size_t>(columns_size(w, count)), 2);
+    std::vector<float> expected(static_cast<std::size_t>(input_size(w)), 5.0f);
+    std::vector<float> got = expected;  // sample 0 is not the call's: both must leave it
+    cpu.col2im(w, columns.data(), first, count, expected.data());
+    each(count * w.in_h * w.in_w * w.channels,
+         [&](index_t i) { bodies::col2im(i, w, columns.data(), first, got.data()); });
+    EXPECT_EQ(got, expected) << describe(w);
+  }
+}
+
+TEST(KernelBodies, MaxPoolingFindsTheSameMaximaAndRoutesGradientsBitwise) {
+  CpuKernels cpu;
+  for (const Window2d& w : windows()) {
+    auto x = random_floats(static_cast<std::size_t>(input_size(w)), 3);
+    x[1] = x[0];  // a tie: the first maximum wins on both
+    const auto dy = random_floats(static_cast<std::size_t>(output_size(w)), 4);
+    std::vector<float> y_cpu(static_cast<std::size_t>(output_size(w))), y(y_cpu.size());
+    std::vector<std::int32_t> arg_cpu(y.size()), arg(y.size());
+    cpu.max_pool_forward(w, x.data(), y_cpu.data(), arg_cpu.data());
+    each(output_size(w),
+         [&](index_t i) { bodies::max_pool_forward(i, w, x.data(), y.data(), arg.data()); });
+    EXPECT_EQ(y, y_cpu) << describe(w);
+    EXPECT_EQ(arg, arg_cpu) << describe(w);
+
+    std::vector<float> dx_cpu(x.size(), 3.0f), dx(x.size(), 4.0f);
+    cpu.max_pool_backward(w, dy.data(), arg_cpu.data(), dx_cpu.data());
+    each(input_size(w),
+         [&](index_t i) { bodies::max_pool_backward(i, w, dy.data(), arg.data(), dx.data()); });
+    EXPECT_EQ(dx, dx_cpu) << describe(w);
+  }
+}
+
+TEST(KernelBodies, AveragePoolingAveragesAndSpreadsGradientsBitwise) {
+  CpuKernels cpu;
+  for (const Window2d& w : windows()) {
+    const auto x = random_floats(static_cast<std::size_t>(input_size(w)), 5);
+    const auto dy = random_floats(static_cast<std::size_t>(output_size(w)), 6);
+    std::vector<float> y_cpu(static_cast<std::size_t>(output_size(w))), y(y_cpu.size());
+    cpu.avg_pool_forward(w, x.data(), y_cpu.data());
+    each(output_size(w), [&](index_t i) { bodies::avg_pool_forward(i, w, x.data(), y.data()); });
+    EXPECT_EQ(y, y_cpu) << describe(w);
+
+    std::vector<float> dx_cpu(x.size(), 1.0f), dx(x.size(), 2.0f);
+    cpu.avg_pool_backward(w, dy.data(), dx_cpu.data());
+    each(input_size(w), [&](index_t i) { bodies::avg_pool_backward(i, w, dy.data(), dx.data()); });
+    EXPECT_EQ(dx, dx_cpu) << describe(w);
+  }
+}
+
+TEST(KernelBodies, BiasAndItsGradientMatchTheCpu) {
+  CpuKernels cpu;
+  const index_t rows = 37, cols = 23;
+  const auto bias = random_floats(cols, 7);
+  auto y_cpu = random_floats(static_cast<std::size_t>(rows * cols), 8);
+  auto y = y_cpu;
+  cpu.add_bias(y_cpu.data(), bias.data(), rows, cols);
+  each(rows * cols, [&](index_t i) { bodies::add_bias(i, y.data(), bias.data(), cols); });
+  EXPECT_EQ(y, y_cpu);
+
+  std::vector<float> db_cpu(cols), db(cols, 1.0f);
+  cpu.sum_rows(y.data(), db_cpu.data(), rows, cols);
+  each(cols, [&](index_t j) { bodies::sum_column(j, y.data(), db.data(), rows, cols); });
+  EXPECT_EQ(db, db_cpu);
+}
+
+TEST(KernelBodies, ActivationsAndTheirGradientsMatchTheCpu) {
+  CpuKernels cpu;
+  const index_t rows = 9, cols = 13, n = rows * cols;
+  auto x = random_floats(static_cast<std::size_t>(n), 9);
+  for (float& v : x) v *= 6.0f;  // past the saturation of sigmoid and tanh
+  const auto dy = random_floats(static_cast<std::size_t>(n), 10);
+  for (Activation f : {Activation::linear, Activation::relu, Activation::sigmoid, Activation::tanh,
+                       Activation::softmax}) {
+    std::vector<float> y_cpu(x.size()), y(x.size()), dx_cpu(x.size()), dx(x.size());
+    cpu.activation_forward(f, x.data(), y_cpu.data(), rows, cols);
+    cpu.activation_backward(f, y_cpu.data(), dy.data(), dx_cpu.data(), rows, cols);
+    if (f == Activation::softmax) {
+      each(rows, [&](index_t r) { bodies::softmax_row(r, x.data(), y.data(), cols); });
+      each(rows, [&](index_t r) {
+        bodies::softmax_backward_row(r, y_cpu.data(), dy.data(), dx.data(), cols);
+      });
+    } else {
+      each(n, [&](index_t i) { bodies::activation_forward(i, f, x.data(), y.data()); });
+      each(n, [&](index_t i) {
+        bodies::activation_backward(i, f, y_cpu.data(), dy.data(), dx.data());
+      });
+    }
+    for (index_t i = 0; i < n; ++i) {
+      EXPECT_NEAR(y[i], y_cpu[i], 1e-6f) << name_of(f) << " forward at " << i;
+      EXPECT_NEAR(dx[i], dx_cpu[i], 1e-6f) << name_of(f) << " backward at " << i;
+    }
+  }
+}
+
+TEST(KernelBodies, OptimizerUpdatesFollowTheCpuFormulas) {
+  CpuKernels cpu;
+  const index_t n = 101;
+  const auto g = random_floats(n, 11);
+  const auto w0 = random_floats(n, 12);
+  const auto state0 = random_floats(n, 13);
+  std::vector<float> v_abs(state0);
+  for (float& v : v_abs) v = std::fabs(v);  // second moments are never negative
+
+  const auto expect_near = [](const std::vector<float>& a, const std::vector<float>& b,
+                              const char* what) {
+    for (std::size_t i = 0; i < a.size(); ++i)
+      EXPECT_NEAR(a[i], b[i], 1e-6f) << what << " at " << i;
+  };
+  for (bool nesterov : {false, true}) {
+    auto w_cpu = w0, w = w0, vel_cpu = state0, vel = state0;
+    cpu.sgd_update(w_cpu.data(), g.data(), vel_cpu.data(), n, 0.1f, 0.9f, nesterov);
+    each(n, [&](index_t i) {
+      bodies::sgd_update(i, w.data(), g.data(), vel.data(), 0.1f, 0.9f, nesterov);
+    });
+    expect_near(w, w_cpu, "sgd with momentum");
+    expect_near(vel, vel_cpu, "sgd velocity");
+  }
+  {
+    auto w_cpu = w0, w = w0;
+    cpu.sgd_update(w_cpu.data(), g.data(), nullptr, n, 0.1f, 0.0f, false);
+    each(n,
+         [&](index_t i) { bodies::sgd_update(i, w.data(), g.data(), nullptr, 0.1f, 0.0f, false); });
+    expect_near(w, w_cpu, "plain sgd");
+  }
+  {
+    auto w_cpu = w0, w = w0, m_cpu = state0, m = state0, v_cpu = v_abs, v = v_abs;
+    cpu.adam_update(w_cpu.data(), g.data(), m_cpu.data(), v_cpu.data(), n, 0.01f, 0.9f, 0.999f,
+                    1e-7f, 0.004f);
+    each(n, [&](index_t i) {
+      bodies::adam_update(i, w.data(), g.data(), m.data(), v.data(), 0.01f, 0.9f, 0.999f, 1e-7f,
+                          0.004f);
+    });
+    expect_near(w, w_cpu, "adamw");
+    expect_near(m, m_cpu, "adam m");
+    expect_near(v, v_cpu, "adam v");
+  }
+  for (float momentum : {0.0f, 0.5f}) {
+    auto w_cpu = w0, w = w0, ms_cpu = v_abs, ms = v_abs, mom_cpu = state0, mom = state0;
+    float* mom_cpu_p = momentum > 0 ? mom_cpu.data() : nullptr;
+    float* mom_p = momentum > 0 ? mom.data() : nullptr;
+    cpu.rmsprop_update(w_cpu.data(), g.data(), ms_cpu.data(), mom_cpu_p, n, 0.001f, 0.9f, momentum,
+                       1e-7f);
+    each(n, [&](index_t i) {
+      bodies::rmsprop_update(i, w.data(), g.data(), ms.data(), mom_p, 0.001f, 0.9f, momentum,
+                             1e-7f);
+    });
+    expect_near(w, w_cpu, "rmsprop");
+    expect_near(ms, ms_cpu, "rmsprop mean square");
+  }
+}
+
+TEST(KernelBodies, BatchNormElementsMatchTheCpuGivenItsStatistics) {
+  CpuNormalizationKernels cpu;
+  const index_t rows = 50, channels = 6, n = rows * channels;
+  const auto x = random_floats(static_cast<std::size_t>(n), 14);
+  const auto dy = random_floats(static_cast<std::size_t>(n), 15);
+  const auto gamma = random_floats(channels, 16), beta = random_floats(channels, 17);
+  std::vector<float> moving_mean(channels, 0.0f), moving_var(channels, 1.0f);
+  std::vector<float> mean(channels), inv_std(channels), y_cpu(x.size()), y(x.size());
+  cpu.batch_norm_forward_training(x.data(), gamma.data(), beta.data(), y_cpu.data(), rows, channels,
+                                  0.99f, 1e-3f, moving_mean.data(), moving_var.data(), mean.data(),
+                                  inv_std.data());
+  each(n, [&](index_t i) {
+    bodies::batch_norm_apply(i, x.data(), y.data(), channels, mean.data(), inv_std.data(),
+                             gamma.data(), beta.data());
+  });
+  for (index_t i = 0; i < n; ++i) EXPECT_NEAR(y[i], y_cpu[i], 1e-5f) << "y at " << i;
+
+  // dx from the CPU's channel sums, as the GPU kernel forms them.
+  std::vector<float> dgamma(channels), dbeta(channels), dx_cpu(x.size()), dx(x.size());
+  cpu.batch_norm_backward(x.data(), dy.data(), gamma.data(), mean.data(), inv_std.data(), rows,
+                          channels, true, dx_cpu.data(), dgamma.data(), dbeta.data());
+  std::vector<float> mean_dy(channels), mean_dy_xhat(channels);
+  for (index_t c = 0; c < channels; ++c) {
+    mean_dy[c] = dbeta[c] / static_cast<float>(rows);
+    mean_dy_xhat[c] = dgamma[c] / static_cast<float>(rows);
+  }
+  each(n, [&](index_t i) {
+    bodies::batch_norm_input_gradient(i, x.data(), dy.data(), dx.data(), channels, mean.data(),
+                                      inv_std.data(), gamma.data(), mean_dy.data(),
+                                      mean_dy_xhat.data());
+  });
+  for (index_t i = 0; i < n; ++i) EXPECT_NEAR(dx[i], dx_cpu[i], 1e-5f) << "dx at " << i;
+}
+
+TEST(KernelBodies, LstmStepsMatchTheCpuForwardAndBackward) {
+  CpuRecurrentKernels cpu;
+  LstmStep s;
+  s.batch = 3;
+  s.units = 5;
+  s.gates_ld = 4 * s.units + 2;  // strided rows, as inside a sequence
+  s.cell_ld = s.units + 1;
+  s.h_ld = s.units + 3;
+  s.dy_ld = s.units + 2;
+  const auto gates0 = random_floats(static_cast<std::size_t>(s.batch * s.gates_ld), 18);
+  const auto c_prev = random_floats(static_cast<std::size_t>(s.batch * s.cell_ld), 19);
+  const auto dh = random_floats(static_cast<std::size_t>(s.batch * s.units), 20);
+  const auto dy = random_floats(static_cast<std::size_t>(s.batch * s.dy_ld), 21);
+  const auto dc0 = random_floats(static_cast<std::size_t>(s.batch * s.units), 22);
+  const auto near = [](const std::vector<float>& a, const std::vector<float>& b, const char* what) {
+    ASSERT_EQ(a.size(), b.size());
+    for (std::size_t i = 0; i < a.size(); ++i)
+      EXPECT_NEAR(a[i], b[i], 2e-6f) << what << " at " << i;
+  };
+  for (bool first_step : {false, true}) {
+    const float* cp = first_step ? nullptr : c_prev.data();
+    auto gates_cpu = gates0, gates = gates0;
+    std::vector<float> c_cpu(c_prev.size(), 0.0f), c = c_cpu;
+    std::vector<float> h_cpu(static_cast<std::size_t>(s.batch * s.h_ld), 0.0f), h = h_cpu;
+    cpu.lstm_forward_step(s, gates_cpu.data(), cp, c_cpu.data(), h_cpu.data());
+    each(s.batch * s.units,
+         [&](index_t i) { bodies::lstm_forward(i, s, gates.data(), cp, c.data(), h.data()); });
+    near(gates, gates_cpu, "gate activations");
+    near(c, c_cpu, "cell state");
+    near(h, h_cpu, "hidden state");
+
+    auto dc_cpu = dc0, dc = dc0;
+    cpu.lstm_backward_step(s, gates_cpu.data(), cp, c_cpu.data(), dh.data(), dy.data(),
+                           dc_cpu.data());
+    each(s.batch * s.units, [&](index_t i) {
+      bodies::lstm_backward(i, s, gates.data(), cp, c.data(), dh.data(), dy.data(), dc.data());
+    });
+    near(gates, gates_cpu, "gate gradients");
+    near(dc, dc_cpu, "cell gradient");
+  }
+}
+
+TEST(KernelBodies, DropoutMasksDropTheirRateAndDependOnlyOnTheSeed) {
+  const index_t n = 100000;
+  std::vector<float> a(n), b(n), other(n);
+  each(n, [&](index_t i) { bodies::dropout_mask(i, a.data(), 0.3f, 42); });
+  each(n, [&](index_t i) { bodies::dropout_mask(i, b.data(), 0.3f, 42); });
+  each(n, [&](index_t i) { bodies::dropout_mask(i, other.data(), 0.3f, 43); });
+  EXPECT_EQ(a, b) << "the same seed must give the same mask";
+  EXPECT_NE(a, other) << "another seed must give another mask";
+  double kept = 0;
+  for (float v : a) {
+    ASSERT_TRUE(v == 0.0f || v == 1.0f);
+    kept += v;
+  }
+  EXPECT_NEAR(kept / n, 0.7, 0.005);  // 0.7 +- 3.5 standard deviations (0.00145)
+}
+
+TEST(KernelBodies, GemmWithNothingToSumScalesOrZeroesC) {
+  const index_t m = 3, n = 4, ldc = 6;
+  std::vector<float> c(m * ldc, 2.0f), zeroed(m * ldc, std::nanf(""));
+  each(m * n, [&](index_t i) { bodies::scale_matrix(i, c.data(), n, ldc, 0.5f); });
+  each(m * n, [&](index_t i) { bodies::scale_matrix(i, zeroed.data(), n, ldc, 0.0f); });
+  for (index_t r = 0; r < m; ++r)
+    for (index_t j = 0; j < ldc; ++j) {
+      EXPECT_EQ(c[r * ldc + j], j < n ? 1.0f : 2.0f) << r << "," << j;
+      if (j < n) {
+        EXPECT_EQ(zeroed[r * ldc + j], 0.0f) << "beta 0 must not read C (NaN) at " << r;
+      }
+    }
+}
+
+}  // namespace
+}  // namespace tabula::detail
