@@ -15,6 +15,9 @@ void check_cuda(cudaError_t status, const char* what);
 /// (`cudaStreamPerThread`): every kernel, copy and library call of a thread is ordered on it,
 /// and the threads of different sessions do not wait for each other. Kept a type of its own
 /// so that a later change can give a session streams of its own without touching the kernels.
+/// A session's pool hands a freed block to the next request at once: with one thread per
+/// session on a GPU that request is ordered after the work that used the block; two threads
+/// driving one session at once could reuse it early (a later change: record streams per block).
 class Stream {
  public:
   /// The calling thread's stream on `device`, which becomes the thread's current device.
