@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "backend/detail/device_copy.hpp"
+#include "nn/detail/batch_score.hpp"
 #include "nn/detail/execution_plan.hpp"
 #include "nn/detail/layer_queries.hpp"
 #include "nn/detail/progress_bar.hpp"
@@ -90,6 +91,15 @@ struct Totals {
   std::vector<double> correct, counted;
 };
 
+void add_scores(Totals& t, std::int64_t rows, const detail::BatchScore& score) {
+  t.loss += score.loss * static_cast<double>(rows);
+  t.samples += static_cast<double>(rows);
+  for (std::size_t i = 0; i < score.correct.size(); ++i) {
+    t.correct[i] += score.correct[i];
+    t.counted[i] += score.counted[i];
+  }
+}
+
 Logs logs_of(const SequentialImpl& m, const Totals& t, const std::string& prefix = "") {
   Logs logs;
   logs[prefix + "loss"] = t.samples > 0 ? t.loss / t.samples : 0.0;
@@ -138,10 +148,9 @@ Totals evaluate_range(SequentialImpl& m, ExecutionPlan& plan, const Tensor& x, c
                  [&](std::int64_t at, std::int64_t rows, const Tensor& out) {
                    const Tensor yb = plan.targets(rows, y_shape, y.dtype());
                    gather_rows(y, order, at, rows, yb);
-                   t.loss += m.loss_->compute(out, yb, nullptr, false) * static_cast<double>(rows);
-                   t.samples += static_cast<double>(rows);
-                   for (std::size_t i = 0; i < m.metrics_.size(); ++i)
-                     m.metrics_[i].accumulate(out, yb, t.correct[i], t.counted[i]);
+                   add_scores(t, rows,
+                              detail::score_batch(&*m.loss_, m.metrics_, out, yb, nullptr, false,
+                                                  plan.scores(m.metrics_.size())));
                  });
   return t;
 }
@@ -329,6 +338,7 @@ History Sequential::fit(const Tensor& x, const Tensor& y, const FitOptions& opti
   // Every buffer of the loop exists before the first forward pass changes anything (such as
   // BatchNormalization's moving statistics): a refused allocation leaves the model as it was.
   plan.targets(plan.capacity(), y_shape, y.dtype());
+  plan.scores(m.metrics_.size());
   const std::int64_t steps = (n_train + plan.capacity() - 1) / plan.capacity();
   History history;
   Logs epoch_logs;
@@ -355,15 +365,14 @@ History Sequential::fit(const Tensor& x, const Tensor& y, const FitOptions& opti
                      const Tensor yb = plan.targets(rows, y_shape, y.dtype());
                      gather_rows(y, order, at, rows, yb);
                      const Tensor grad = plan.output_gradient(rows);
-                     const double loss = m.loss_->compute(out, yb, &grad, m.fused_output_);
-                     TABULA_EXPECT(std::isfinite(loss), Error,
+                     const detail::BatchScore score =
+                         detail::score_batch(&*m.loss_, m.metrics_, out, yb, &grad, m.fused_output_,
+                                             plan.scores(m.metrics_.size()));
+                     TABULA_EXPECT(std::isfinite(score.loss), Error,
                                    "loss of model '" << m.name_ << "' at epoch " << epoch + 1
                                                      << " step " << step + 1,
-                                   "a finite number (lower the learning rate?)", loss);
-                     totals.loss += loss * static_cast<double>(rows);
-                     totals.samples += static_cast<double>(rows);
-                     for (std::size_t i = 0; i < m.metrics_.size(); ++i)
-                       m.metrics_[i].accumulate(out, yb, totals.correct[i], totals.counted[i]);
+                                   "a finite number (lower the learning rate?)", score.loss);
+                     add_scores(totals, rows, score);
                      plan.backward(rows);
                      m.optimizer_->step();
                      ++step;

@@ -16,6 +16,9 @@
 #include "backend/detail/normalization_kernels.hpp"
 #include "backend/detail/recurrent_kernels.hpp"
 #include "backend/random_floats.hpp"
+#include "nn/detail/batch_score.hpp"
+#include "nn/detail/loss.hpp"
+#include "nn/detail/metric.hpp"
 #include "session/detail/session_scratch.hpp"
 #include "support/cuda_device.hpp"
 #include "tabula/core/tensor.hpp"
@@ -287,6 +290,63 @@ TEST_F(CudaKernelsTest, LstmStepsMatchTheCpuForwardAndBackward) {
   gpu_rec.lstm_backward_step(s, at(gg), at(gcp), at(gc), at(gdh), at(gdy), at(gdc));
   expect_close(get(gg), gates, 1e-5f, "lstm gate gradients");
   expect_close(get(gdc), dc, 1e-5f, "lstm cell gradient");
+}
+
+// Every loss (fused and not, with its gradient) and every metric, scored on the GPU and read
+// back in one copy, against the same batch scored on the CPU.
+TEST_F(CudaKernelsTest, LossesGradientsAndMetricsMatchTheCpu) {
+  const index_t rows = 300, classes = 7;
+  std::vector<float> p = random_floats(static_cast<std::size_t>(rows * classes), 20);
+  for (index_t r = 0; r < rows; ++r) {  // rows of probabilities
+    float sum = 0.0f;
+    for (index_t c = 0; c < classes; ++c)
+      sum += (p[r * classes + c] = std::fabs(p[r * classes + c]) + 0.01f);
+    for (index_t c = 0; c < classes; ++c) p[r * classes + c] /= sum;
+  }
+  std::vector<float> one_hot(p.size(), 0.0f);
+  std::vector<std::int64_t> labels(static_cast<std::size_t>(rows));
+  for (index_t r = 0; r < rows; ++r) {
+    labels[r] = (r * 5) % classes;
+    one_hot[r * classes + labels[r]] = 1.0f;
+  }
+  Session host({.name = "cpu"});
+  for (const char* name : {"categorical_crossentropy", "sparse_categorical_crossentropy",
+                           "binary_crossentropy", "mse", "mae"}) {
+    const Loss loss = Loss::from_name(name);
+    const bool sparse = loss.kind() == LossKind::sparse_categorical_crossentropy;
+    for (bool fused : {false, true}) {
+      const std::vector<Metric> metrics{Metric::resolve("accuracy", loss, Shape{classes})};
+      BatchScore on_cpu, on_gpu;
+      std::vector<float> cpu_grad, gpu_grad;
+      {
+        SessionScope scope(host);
+        const Tensor tp = from_vector(p, Shape{rows, classes});
+        const Tensor ty = sparse ? from_vector(labels) : from_vector(one_hot, Shape{rows, classes});
+        const Tensor grad = zeros({rows, classes});
+        on_cpu = score_batch(&loss, metrics, tp, ty, &grad, fused);
+        cpu_grad = grad.to_vector<float>();
+      }
+      const Tensor tp = from_vector(p, Shape{rows, classes});
+      const Tensor ty = sparse ? from_vector(labels) : from_vector(one_hot, Shape{rows, classes});
+      const Tensor grad = zeros({rows, classes});
+      on_gpu = score_batch(&loss, metrics, tp, ty, &grad, fused);
+      gpu_grad = grad.to_vector<float>();
+      const std::string what = std::string(name) + (fused ? " fused" : "");
+      EXPECT_NEAR(on_gpu.loss, on_cpu.loss, 1e-6 * std::max(1.0, std::fabs(on_cpu.loss))) << what;
+      expect_close(gpu_grad, cpu_grad, 1e-5f, what + " gradient");
+      EXPECT_EQ(on_gpu.correct, on_cpu.correct) << what;
+      EXPECT_EQ(on_gpu.counted, on_cpu.counted) << what;
+    }
+  }
+  // A class index out of range is found on the device and named from the host.
+  labels[17] = classes;
+  const Loss sparse = Loss::from_name("sparse_categorical_crossentropy");
+  try {
+    (void)sparse.compute(from_vector(p, Shape{rows, classes}), from_vector(labels), nullptr, false);
+    ADD_FAILURE() << "an out-of-range label was scored";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("sample 17"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

@@ -33,6 +33,12 @@ class CudaKernels final : public Kernels {
                          float* dx) override;
   void avg_pool_forward(const Window2d& w, const float* x, float* y) override;
   void avg_pool_backward(const Window2d& w, const float* dy, float* dx) override;
+  void loss_rows(LossKind kind, const ScoredBatch& batch, bool fused, float* grad, float grad_scale,
+                 ScoreMatrix scores) override;
+  void metric_rows(MetricKind kind, const ScoredBatch& batch, ScoreMatrix scores,
+                   index_t column) override;
+  void sum_scores(ScoreMatrix scores, index_t rows, double* device_sums,
+                  double* host_sums) override;
   void sgd_update(float* w, const float* g, float* velocity, index_t n, float lr, float momentum,
                   bool nesterov) override;
   void adam_update(float* w, const float* g, float* m, float* v, index_t n, float step,

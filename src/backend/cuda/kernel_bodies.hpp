@@ -8,20 +8,14 @@
 // the bodies sum in the same order (col2im, pooling backward, sum_rows): their results match
 // the CPU's bitwise up to the device's own exp/tanh and fused multiply-adds.
 //
-// No CUDA header is needed here: compiled by nvcc the functions are __host__ __device__,
-// compiled by the host compiler they are ordinary inline functions.
+// No CUDA header is needed here: see host_device.hpp.
 
 #include <cmath>
 #include <cstdint>
 
+#include "backend/detail/host_device.hpp"
 #include "backend/detail/kernels.hpp"
 #include "backend/detail/recurrent_kernels.hpp"
-
-#if defined(__CUDACC__)
-#define TABULA_HD __host__ __device__
-#else
-#define TABULA_HD
-#endif
 
 namespace tabula::detail::bodies {
 

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 
+#include "backend/detail/scoring.hpp"
 #include "backend/detail/scratch.hpp"
 #include "tabula/core/device.hpp"
 #include "tabula/nn/activation.hpp"
@@ -72,6 +73,21 @@ class Kernels {
   /// Average pooling over the window's elements inside the input (padding not counted).
   virtual void avg_pool_forward(const Window2d& w, const float* x, float* y) = 0;
   virtual void avg_pool_backward(const Window2d& w, const float* dy, float* dx) = 0;
+
+  // ---- scoring a batch (scoring_bodies.hpp has the formulas) -----------------------------
+  /// Each row's loss terms (and bad-label flag) into `scores`; the gradient, scaled by
+  /// `grad_scale`, into `grad` unless it is null. `grad` may not alias the batch.
+  virtual void loss_rows(LossKind kind, const ScoredBatch& batch, bool fused, float* grad,
+                         float grad_scale, ScoreMatrix scores) = 0;
+  /// Each row's correct predictions into column `column` of `scores`.
+  virtual void metric_rows(MetricKind kind, const ScoredBatch& batch, ScoreMatrix scores,
+                           index_t column) = 0;
+  /// The sums over `rows` of every column of `scores`, read back into the host array
+  /// `host_sums` (scores.stride values): waits for the kernels queued before it, the one
+  /// read-back a training step makes. `device_sums` (scores.stride doubles on the device,
+  /// from the caller's scratch) is where a device sums before the copy; the CPU ignores it.
+  virtual void sum_scores(ScoreMatrix scores, index_t rows, double* device_sums,
+                          double* host_sums) = 0;
 
   // ---- optimizer updates (Keras's formulas) ---------------------------------------------
   /// Plain SGD, or with momentum: v = momentum * v - lr * g; w += v (nesterov:

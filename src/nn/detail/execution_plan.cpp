@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "nn/detail/batch_score.hpp"
 #include "nn/detail/tensor_views.hpp"
 
 namespace tabula::detail {
@@ -64,6 +65,17 @@ Tensor ExecutionPlan::targets(std::int64_t rows, const Shape& shape, DType dtype
     targets_dtype_ = dtype;
   }
   return first_rows(targets_, rows, shape);
+}
+
+Tensor ExecutionPlan::scores(std::size_t metrics) {
+  const std::int64_t doubles = score_batch_doubles(capacity_, metrics);
+  if (!scores_.defined() || scores_.numel() < doubles) {
+    scores_ = Tensor();
+    scores_ =
+        empty({doubles},
+              {.dtype = DType::float64, .category = Category::workspace, .name = "batch/scores"});
+  }
+  return scores_;
 }
 
 Tensor ExecutionPlan::forward(std::int64_t rows, bool training) {

@@ -28,6 +28,9 @@ class ExecutionPlan {
   /// View of the target staging buffer with per-sample `shape` and `dtype` (allocated on
   /// first use for that shape/dtype).
   Tensor targets(std::int64_t rows, const Shape& shape, DType dtype);
+  /// The buffer a batch's scores are computed in (score_batch's `reserved`), for a loss and
+  /// `metrics` metrics (allocated on first use for that count).
+  Tensor scores(std::size_t metrics);
 
   /// Runs every layer on input(rows); returns the output view.
   Tensor forward(std::int64_t rows, bool training);
@@ -48,6 +51,7 @@ class ExecutionPlan {
   Tensor targets_;
   Shape targets_shape_;
   DType targets_dtype_ = DType::float32;
+  Tensor scores_;
   std::vector<Tensor> outputs_;  // per layer: its output buffer (views share the input's)
   Tensor deltas_[2];
 };

@@ -1,21 +1,9 @@
 #include "nn/detail/loss.hpp"
 
-#include <algorithm>
-#include <cmath>
-
-#include "backend/detail/device_copy.hpp"
+#include "nn/detail/batch_score.hpp"
 #include "tabula/core/errors.hpp"
 
 namespace tabula::detail {
-
-namespace {
-
-// Keras clips probabilities to [epsilon, 1 - epsilon] before taking logarithms.
-constexpr float kEpsilon = 1e-7f;
-
-float clip(float p) { return std::min(std::max(p, kEpsilon), 1.0f - kEpsilon); }
-
-}  // namespace
 
 Loss Loss::from_name(std::string_view name) {
   if (name == "categorical_crossentropy") return {Kind::categorical_crossentropy, "categorical_crossentropy"};
@@ -75,86 +63,7 @@ void Loss::check_targets(const Shape& out, const Tensor& y, std::string_view wha
 
 double Loss::compute(const Tensor& y_pred, const Tensor& y_true, const Tensor* grad,
                      bool fused) const {
-  if (!y_pred.device().is_cpu() || !y_true.device().is_cpu()) {
-    // A batch's outputs are small (batch x classes): computed on host copies, in the session's
-    // host pool, and the gradient copied back. The host reads the loss every step anyway.
-    const Tensor p = y_pred.to(Device::cpu()), t = y_true.to(Device::cpu());
-    if (grad == nullptr) return compute(p, t, nullptr, fused);
-    const Tensor g = grad->to(Device::cpu());
-    const double loss = compute(p, t, &g, fused);
-    copy_bytes(grad->raw_data(), grad->device(), g.raw_data(), g.device(), g.nbytes());
-    return loss;
-  }
-  const float* p = y_pred.data<float>();
-  float* g = grad ? grad->data<float>() : nullptr;
-  const std::int64_t n = y_pred.numel();
-  const std::int64_t classes = y_pred.shape()[-1];
-  const std::int64_t rows = classes ? n / classes : 0;
-  double total = 0.0;
-  switch (kind_) {
-    case Kind::categorical_crossentropy: {
-      const float* t = y_true.data<float>();
-      const float inv_rows = 1.0f / static_cast<float>(rows);
-      for (std::int64_t r = 0; r < rows; ++r) {
-        const float* pr = p + r * classes;
-        const float* tr = t + r * classes;
-        float target_sum = 0.0f;
-        for (std::int64_t c = 0; c < classes; ++c) {
-          total -= static_cast<double>(tr[c]) * std::log(clip(pr[c]));
-          target_sum += tr[c];
-        }
-        if (!g) continue;
-        float* gr = g + r * classes;
-        for (std::int64_t c = 0; c < classes; ++c)
-          gr[c] = fused ? (pr[c] * target_sum - tr[c]) * inv_rows : -tr[c] / clip(pr[c]) * inv_rows;
-      }
-      return total / static_cast<double>(rows);
-    }
-    case Kind::sparse_categorical_crossentropy: {
-      const float inv_rows = 1.0f / static_cast<float>(rows);
-      for (std::int64_t r = 0; r < rows; ++r) {
-        const std::int64_t label = label_at(y_true, r);
-        TABULA_EXPECT(label >= 0 && label < classes, InvalidArgument,
-                      "sparse_categorical_crossentropy label of sample " << r,
-                      "a class index in [0, " << classes << ")", label);
-        const float* pr = p + r * classes;
-        total -= std::log(clip(pr[label]));
-        if (!g) continue;
-        float* gr = g + r * classes;
-        if (fused) {
-          for (std::int64_t c = 0; c < classes; ++c) gr[c] = pr[c] * inv_rows;
-          gr[label] -= inv_rows;
-        } else {
-          std::fill(gr, gr + classes, 0.0f);
-          gr[label] = -inv_rows / clip(pr[label]);
-        }
-      }
-      return total / static_cast<double>(rows);
-    }
-    case Kind::binary_crossentropy: {
-      const float* t = y_true.data<float>();
-      const float inv_n = 1.0f / static_cast<float>(n);
-      for (std::int64_t i = 0; i < n; ++i) {
-        const float q = clip(p[i]);
-        total -= static_cast<double>(t[i]) * std::log(q) + (1.0 - t[i]) * std::log(1.0f - q);
-        if (g) g[i] = fused ? (p[i] - t[i]) * inv_n : (q - t[i]) / (q * (1.0f - q)) * inv_n;
-      }
-      return total / static_cast<double>(n);
-    }
-    case Kind::mean_squared_error:
-    case Kind::mean_absolute_error: {
-      const float* t = y_true.data<float>();
-      const float inv_n = 1.0f / static_cast<float>(n);
-      const bool squared = kind_ == Kind::mean_squared_error;
-      for (std::int64_t i = 0; i < n; ++i) {
-        const float d = p[i] - t[i];
-        total += squared ? static_cast<double>(d) * d : std::fabs(d);
-        if (g) g[i] = (squared ? 2.0f * d : static_cast<float>((d > 0) - (d < 0))) * inv_n;
-      }
-      return total / static_cast<double>(n);
-    }
-  }
-  return 0.0;
+  return score_batch(this, {}, y_pred, y_true, grad, fused).loss;
 }
 
 }  // namespace tabula::detail

@@ -1,10 +1,12 @@
 #pragma once
-// Loss functions, chosen by their Keras names, computed per batch on the host.
+// Loss functions, chosen by their Keras names; computed per batch by the scoring kernels of
+// the batch's device (batch_score.hpp).
 
 #include <cstdint>
 #include <string>
 #include <string_view>
 
+#include "backend/detail/scoring.hpp"
 #include "tabula/core/tensor.hpp"
 #include "tabula/nn/activation.hpp"
 
@@ -14,13 +16,7 @@ namespace tabula::detail {
 /// regression losses), as Keras reports them.
 class Loss {
  public:
-  enum class Kind {
-    categorical_crossentropy,
-    sparse_categorical_crossentropy,
-    binary_crossentropy,
-    mean_squared_error,
-    mean_absolute_error,
-  };
+  using Kind = LossKind;
 
   /// @throws InvalidArgument naming the unknown loss and the known ones.
   static Loss from_name(std::string_view name);
@@ -37,7 +33,9 @@ class Loss {
   void check_targets(const Shape& out, const Tensor& y, std::string_view what) const;
 
   /// The mean loss of a batch. When `grad` is given, writes dL/d(y_pred), or dL/d(logits)
-  /// when `fused` (see fuses_with). y_pred and grad may not alias.
+  /// when `fused` (see fuses_with). y_pred and grad may not alias. A batch scored with
+  /// metrics too is better scored at once (score_batch).
+  /// @throws InvalidArgument naming the first sample whose class index is out of range.
   double compute(const Tensor& y_pred, const Tensor& y_true, const Tensor* grad,
                  bool fused) const;
 

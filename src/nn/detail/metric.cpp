@@ -1,7 +1,6 @@
 #include "nn/detail/metric.hpp"
 
-#include <algorithm>
-
+#include "nn/detail/batch_score.hpp"
 #include "tabula/core/errors.hpp"
 
 namespace tabula::detail {
@@ -25,34 +24,9 @@ Metric Metric::resolve(std::string_view name, const Loss& loss, const Shape& out
 
 void Metric::accumulate(const Tensor& y_pred, const Tensor& y_true, double& correct,
                         double& counted) const {
-  if (!y_pred.device().is_cpu() || !y_true.device().is_cpu())
-    return accumulate(y_pred.to(Device::cpu()), y_true.to(Device::cpu()), correct, counted);
-  const float* p = y_pred.data<float>();
-  const std::int64_t n = y_pred.numel();
-  if (kind_ == Kind::binary_accuracy) {
-    const bool float_targets = y_true.dtype() == DType::float32;
-    for (std::int64_t i = 0; i < n; ++i) {
-      const bool target = float_targets ? y_true.data<float>()[i] > 0.5f : label_at(y_true, i) != 0;
-      correct += (p[i] > 0.5f) == target;
-    }
-    counted += static_cast<double>(n);
-    return;
-  }
-  const std::int64_t classes = y_pred.shape()[-1];
-  const std::int64_t rows = n / classes;
-  for (std::int64_t r = 0; r < rows; ++r) {
-    const float* pr = p + r * classes;
-    const std::int64_t predicted = std::max_element(pr, pr + classes) - pr;
-    std::int64_t target;
-    if (kind_ == Kind::sparse_categorical_accuracy) {
-      target = label_at(y_true, r);
-    } else {
-      const float* tr = y_true.data<float>() + r * classes;
-      target = std::max_element(tr, tr + classes) - tr;
-    }
-    correct += predicted == target;
-  }
-  counted += static_cast<double>(rows);
+  const BatchScore score = score_batch(nullptr, {this, 1}, y_pred, y_true, nullptr, false);
+  correct += score.correct[0];
+  counted += score.counted[0];
 }
 
 }  // namespace tabula::detail

@@ -12,7 +12,7 @@ namespace tabula::detail {
 
 class Metric {
  public:
-  enum class Kind { categorical_accuracy, sparse_categorical_accuracy, binary_accuracy };
+  using Kind = MetricKind;
 
   /// "accuracy"/"acc" resolve like Keras: binary for binary cross-entropy or one output,
   /// sparse for sparse cross-entropy, categorical otherwise. Explicit names work too.
@@ -21,8 +21,10 @@ class Metric {
 
   /// The name reported in logs ("accuracy" when asked for as "accuracy").
   const std::string& name() const noexcept { return name_; }
+  Kind kind() const noexcept { return kind_; }
 
-  /// Adds this batch's (correct, counted) to the totals.
+  /// Adds this batch's (correct, counted) to the totals. A batch scored with its loss too is
+  /// better scored at once (score_batch).
   void accumulate(const Tensor& y_pred, const Tensor& y_true, double& correct,
                   double& counted) const;
 
