@@ -1,5 +1,7 @@
 // Allocation costs: the session pool against glibc malloc/free and mmap/munmap, and the cost
-// of clearing a session that holds many tensors.
+// of clearing a session that holds many tensors. On a GPU (issue 7; built with CUDA, run where
+// a device is present): the pool over CudaResource against cudaMalloc/cudaFree and the
+// driver's stream-ordered cudaMallocAsync/cudaFreeAsync (BM_Cuda*).
 //
 // Run: make bench (or build-bench/alloc_bench --benchmark_repetitions=5
 //      --benchmark_report_aggregates_only=true)
@@ -7,11 +9,18 @@
 #include <benchmark/benchmark.h>
 #include <sys/mman.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "tabula/tabula.hpp"
+
+#if TABULA_WITH_CUDA
+// Only here, to hold the pool against the runtime's own allocators.
+#include <cuda_runtime.h>
+#endif
 
 namespace tb = tabula;
 
@@ -50,7 +59,8 @@ void BM_PoolPair(benchmark::State& state) {
   tb::HostResource host;
   tb::PoolResource pool(host);
   pairs(
-      state, static_cast<std::size_t>(state.range(0)), [&](std::size_t n) { return pool.allocate(n); },
+      state, static_cast<std::size_t>(state.range(0)),
+      [&](std::size_t n) { return pool.allocate(n); },
       [&](void* p, std::size_t n) { pool.deallocate(p, n); });
 }
 
@@ -131,6 +141,114 @@ void BM_SessionClear(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(count));
 }
 
+#if TABULA_WITH_CUDA
+// GPU rows: registered in main only when a device is present. Device memory is never touched
+// (cudaMalloc maps it when it returns). A failing CUDA call ends the row with its error.
+
+bool cuda_ok(benchmark::State& state, cudaError_t status, const char* what) {
+  if (status == cudaSuccess) return true;
+  state.SkipWithError((std::string(what) + ": " + cudaGetErrorString(status)).c_str());
+  return false;
+}
+
+void BM_CudaPoolPair(benchmark::State& state) {
+  tb::CudaResource cuda(tb::Device::cuda(0));
+  tb::PoolResource pool(cuda);
+  pairs(
+      state, static_cast<std::size_t>(state.range(0)),
+      [&](std::size_t n) { return pool.allocate(n); },
+      [&](void* p, std::size_t n) { pool.deallocate(p, n); });
+}
+
+void BM_CudaMallocPair(benchmark::State& state) {
+  bool ok = true;
+  pairs(
+      state, static_cast<std::size_t>(state.range(0)),
+      [&](std::size_t n) {
+        void* p = nullptr;
+        ok = ok && cuda_ok(state, cudaMalloc(&p, n), "cudaMalloc");
+        return p;
+      },
+      [](void* p, std::size_t) { cudaFree(p); });
+}
+
+// Stream-ordered allocation from the device's default memory pool (release threshold 0, the
+// default: memory goes back to the driver at a synchronisation, which this loop never makes,
+// so the pool reuses it); the stream is synchronised once at the end.
+void BM_CudaMallocAsyncPair(benchmark::State& state) {
+  cudaStream_t stream = nullptr;
+  if (!cuda_ok(state, cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking),
+               "cudaStreamCreate"))
+    return;
+  bool ok = true;
+  pairs(
+      state, static_cast<std::size_t>(state.range(0)),
+      [&](std::size_t n) {
+        void* p = nullptr;
+        ok = ok && cuda_ok(state, cudaMallocAsync(&p, n, stream), "cudaMallocAsync");
+        return p;
+      },
+      [&](void* p, std::size_t) { cudaFreeAsync(p, stream); });
+  cudaStreamSynchronize(stream);
+  cudaStreamDestroy(stream);
+}
+
+void BM_CudaPoolLargePair(benchmark::State& state) {
+  tb::CudaResource cuda(tb::Device::cuda(0));
+  tb::PoolResource pool(cuda);
+  const std::size_t n = static_cast<std::size_t>(state.range(0));
+  for (auto _ : state) {
+    void* p = pool.allocate(n);
+    benchmark::DoNotOptimize(p);
+    pool.deallocate(p, n);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+void BM_CudaMallocLargePair(benchmark::State& state) {
+  const std::size_t n = static_cast<std::size_t>(state.range(0));
+  for (auto _ : state) {
+    void* p = nullptr;
+    if (!cuda_ok(state, cudaMalloc(&p, n), "cudaMalloc")) break;
+    benchmark::DoNotOptimize(p);
+    cudaFree(p);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+void BM_CudaMallocAsyncLargePair(benchmark::State& state) {
+  cudaStream_t stream = nullptr;
+  if (!cuda_ok(state, cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking),
+               "cudaStreamCreate"))
+    return;
+  const std::size_t n = static_cast<std::size_t>(state.range(0));
+  for (auto _ : state) {
+    void* p = nullptr;
+    if (!cuda_ok(state, cudaMallocAsync(&p, n, stream), "cudaMallocAsync")) break;
+    benchmark::DoNotOptimize(p);
+    cudaFreeAsync(p, stream);
+  }
+  cudaStreamSynchronize(stream);
+  cudaStreamDestroy(stream);
+  state.SetItemsProcessed(state.iterations());
+}
+
+void register_cuda_benchmarks() {
+  benchmark::RegisterBenchmark("BM_CudaPoolPair", BM_CudaPoolPair)->Arg(64 << 10);
+  benchmark::RegisterBenchmark("BM_CudaMallocPair", BM_CudaMallocPair)->Arg(64 << 10);
+  benchmark::RegisterBenchmark("BM_CudaMallocAsyncPair", BM_CudaMallocAsyncPair)->Arg(64 << 10);
+  benchmark::RegisterBenchmark("BM_CudaPoolLargePair", BM_CudaPoolLargePair)
+      ->Arg(1 << 20)
+      ->Arg(16 << 20);
+  benchmark::RegisterBenchmark("BM_CudaMallocLargePair", BM_CudaMallocLargePair)
+      ->Arg(1 << 20)
+      ->Arg(16 << 20);
+  benchmark::RegisterBenchmark("BM_CudaMallocAsyncLargePair", BM_CudaMallocAsyncLargePair)
+      ->Arg(1 << 20)
+      ->Arg(16 << 20);
+}
+#endif
+
 }  // namespace
 
 BENCHMARK(BM_PoolPair)->Arg(64 << 10);
@@ -141,4 +259,16 @@ BENCHMARK(BM_MallocLargePair)->Arg(1 << 20)->Arg(16 << 20);
 BENCHMARK(BM_MmapLargePair)->Arg(1 << 20)->Arg(16 << 20);
 BENCHMARK(BM_SessionClear)->Arg(10000)->Unit(benchmark::kMillisecond);
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+#if TABULA_WITH_CUDA
+  if (tb::cuda_device_count() > 0)
+    register_cuda_benchmarks();
+  else
+    std::fprintf(stderr, "alloc_bench: no CUDA device present: the BM_Cuda* rows are not run\n");
+#endif
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
