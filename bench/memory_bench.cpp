@@ -1,8 +1,16 @@
 // Memory given back (issue 6, tabula's side): RSS before, at peak and after clearing a trained
 // model, and RSS over 100 build / fit 20 batches / clear cycles with widths varying per cycle.
 //
-//   build-bench/memory_bench [--cycles 100] [--threads 2]
+//   build-bench/memory_bench [--cycles 100] [--threads 2] [--device cpu|cuda]
 // Prints JSON lines: {"library": "tabula", "test": "clear", ...} and {"test": "cycles", ...}.
+//
+// --device cuda (issue 7): the same runs on cuda:0, the figures being the driver's used bytes
+// (total - free, cudaMemGetInfo; every process on the GPU) in place of RSS: used_before,
+// used_peak, used_after, retained; used_first, used_last, growth, slope. The data is copied to
+// the GPU once, and a warm-up (a small fit and clear) first loads what stays for the process
+// (CUDA context, cuBLAS, the kernels' modules), so "before" is the warm figure and retained is
+// what the clearing idiom fails to give back beyond the context. used_context is the first
+// reading, just after the context was made.
 
 #include <chrono>
 #include <cstdio>
@@ -19,25 +27,59 @@ namespace {
 
 std::size_t rss_bytes() { return tb::process_memory().rss; }
 
+// Why `--device cuda` cannot run here, or "" when it can.
+std::string cuda_unusable() {
+#if TABULA_WITH_CUDA
+  return tb::cuda_device_count() > 0 ? "" : "no CUDA device present (the driver reports none)";
+#else
+  return "this build of tabula has no CUDA (configure with -DTABULA_WITH_CUDA=ON)";
+#endif
+}
+
+// Bytes of `device` in use now: the process's RSS on the CPU, the driver's total - free on a
+// GPU.
+std::size_t used_bytes(tb::Device device) {
+  if (device.is_cpu()) return rss_bytes();
+  const tb::DeviceMemory m = tb::device_memory(device);
+  return m.total - m.free;
+}
+
 tb::Sequential mlp(std::int64_t width) {
   using namespace tb::layers;
-  return tb::Sequential({Input({784}), Dense(width, "relu"), Dense(width, "relu"),
-                         Dense(10, "softmax")});
+  return tb::Sequential(
+      {Input({784}), Dense(width, "relu"), Dense(width, "relu"), Dense(10, "softmax")});
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   int cycles = 100, threads = 2;
+  std::string device_name = "cpu";
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--cycles")) cycles = std::stoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--threads")) threads = std::stoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--cycles"))
+      cycles = std::stoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--threads"))
+      threads = std::stoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--device"))
+      device_name = argv[i + 1];
   }
-  if (cycles < 1) {
-    std::fprintf(stderr, "usage: memory_bench [--cycles N >= 1] [--threads N]\n");
+  if (cycles < 1 || (device_name != "cpu" && device_name != "cuda")) {
+    std::fprintf(stderr,
+                 "usage: memory_bench [--cycles N >= 1] [--threads N] [--device cpu|cuda]\n");
     return 2;
   }
+  const bool on_gpu = device_name == "cuda";
+  if (on_gpu) {
+    if (const std::string why = cuda_unusable(); !why.empty()) {
+      std::fprintf(stderr, "memory_bench: --device cuda: %s\n", why.c_str());
+      return 1;
+    }
+  }
+  // The names of the figures: RSS on the CPU, the driver's used bytes on a GPU.
+  const char* figure = on_gpu ? "used" : "rss";
   try {
+    const tb::Device device = on_gpu ? tb::Device::cuda(0) : tb::Device::cpu();
+    const std::size_t context = on_gpu ? used_bytes(device) : 0;
     tb::set_num_threads(threads);
     // The data lives in its own session for the whole run, as a user's dataset would.
     tb::Session data_session({.name = "data"});
@@ -45,47 +87,59 @@ int main(int argc, char** argv) {
     {
       tb::SessionScope use(data_session);
       auto [train, test] = tb::datasets::fashion_mnist::load_data();
-      x = train.x.reshape({60000, 784});
-      y = train.y;
+      x = train.x.reshape({60000, 784}).to(device);
+      y = train.y.to(device);
     }
     tb::Tensor x20 = tb::Tensor(x.storage(), tb::Shape{20 * 128, 784}, x.dtype());
     tb::Tensor y20 = tb::Tensor(y.storage(), tb::Shape{20 * 128}, y.dtype());
+    if (on_gpu) {
+      tb::Session warm({.device = device, .name = "warm-up"});
+      tb::SessionScope use(warm);
+      tb::Sequential model = mlp(64);
+      model.compile(tb::optimizers::Adam(1e-3), "sparse_categorical_crossentropy");
+      model.fit(x20, y20, {.epochs = 1, .batch_size = 128, .verbose = 0});
+      tb::clear_session();
+    }
+    const std::string common = "\"library\": \"tabula\", \"threads\": " + std::to_string(threads) +
+                               ", \"version\": \"" + TABULA_VERSION_STRING + "\", \"device\": \"" +
+                               device.str() + "\"" +
+                               (on_gpu ? ", \"used_context\": " + std::to_string(context) : "");
 
     // 1. build + fit one epoch of 784-1024-1024-10, then clear_session().
-    const std::size_t before = rss_bytes();
+    const std::size_t before = used_bytes(device);
     std::size_t peak = 0;
     const auto t0 = std::chrono::steady_clock::now();
     double clear_seconds = 0;
     {
-      tb::Session session({.name = "trial"});
+      tb::Session session({.device = device, .name = "trial"});
       tb::SessionScope use(session);
       tb::Sequential model = mlp(1024);
       model.compile(tb::optimizers::Adam(1e-3), "sparse_categorical_crossentropy");
       model.fit(x, y, {.epochs = 1, .batch_size = 256, .verbose = 0});
-      peak = rss_bytes();
+      peak = used_bytes(device);
       const auto c0 = std::chrono::steady_clock::now();
       tb::clear_session();
       clear_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count();
     }
-    const std::size_t after = rss_bytes();
-    std::printf("{\"library\": \"tabula\", \"threads\": %d, \"version\": \"%s\", "
-                "\"test\": \"clear\", \"rss_before\": %zu, "
-                "\"rss_peak\": %zu, \"rss_after\": %zu, \"retained\": %lld, "
-                "\"clear_seconds\": %.6f, \"seconds\": %.2f}\n",
-                threads, TABULA_VERSION_STRING, before, peak, after,
-                static_cast<long long>(after) - static_cast<long long>(before), clear_seconds,
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    const std::size_t after = used_bytes(device);
+    std::printf(
+        "{%s, \"test\": \"clear\", \"%s_before\": %zu, \"%s_peak\": %zu, "
+        "\"%s_after\": %zu, \"retained\": %lld, \"clear_seconds\": %.6f, "
+        "\"seconds\": %.2f}\n",
+        common.c_str(), figure, before, figure, peak, figure, after,
+        static_cast<long long>(after) - static_cast<long long>(before), clear_seconds,
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 
     // 2. cycles of build / fit 20 batches / clear with widths varying per cycle.
     std::vector<std::size_t> rss;
     for (int c = 0; c < cycles; ++c) {
-      tb::Session session({.name = "cycle"});
+      tb::Session session({.device = device, .name = "cycle"});
       tb::SessionScope use(session);
       tb::Sequential model = mlp(64 + 64 * (c % 16));
       model.compile(tb::optimizers::Adam(1e-3), "sparse_categorical_crossentropy");
       model.fit(x20, y20, {.epochs = 1, .batch_size = 128, .verbose = 0});
       tb::clear_session();
-      rss.push_back(rss_bytes());
+      rss.push_back(used_bytes(device));
     }
     // Least-squares slope of RSS over cycles, in bytes per cycle.
     double mean_c = (cycles - 1) / 2.0, mean_r = 0;
@@ -95,13 +149,12 @@ int main(int argc, char** argv) {
       num += (c - mean_c) * (static_cast<double>(rss[c]) - mean_r);
       den += (c - mean_c) * (c - mean_c);
     }
-    std::printf("{\"library\": \"tabula\", \"threads\": %d, \"version\": \"%s\", "
-                "\"test\": \"cycles\", \"cycles\": %d, "
-                "\"rss_first\": %zu, \"rss_last\": %zu, \"growth\": %lld, "
-                "\"slope_bytes_per_cycle\": %.1f}\n",
-                threads, TABULA_VERSION_STRING, cycles, rss.front(), rss.back(),
-                static_cast<long long>(rss.back()) - static_cast<long long>(rss.front()),
-                den > 0 ? num / den : 0.0);
+    std::printf(
+        "{%s, \"test\": \"cycles\", \"cycles\": %d, \"%s_first\": %zu, "
+        "\"%s_last\": %zu, \"growth\": %lld, \"slope_bytes_per_cycle\": %.1f}\n",
+        common.c_str(), cycles, figure, rss.front(), figure, rss.back(),
+        static_cast<long long>(rss.back()) - static_cast<long long>(rss.front()),
+        den > 0 ? num / den : 0.0);
   } catch (const tb::Error& e) {
     std::fprintf(stderr, "memory_bench: %s\n", e.what());
     return 1;

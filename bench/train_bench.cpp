@@ -1,23 +1,30 @@
 // tabula side of the training benchmark: the workloads of bench/peers/torch_train.py.
 //
 // Prints one JSON line: {"library", "workload", "samples_per_s", "seconds", "samples",
-// "peak_rss_bytes", "final_loss", "threads", "version", "train_flops_per_sample"}.
+// "peak_rss_bytes", "final_loss", "threads", "version", "train_flops_per_sample", "device"},
+// and "peak_device_bytes" on a GPU.
 //
-//   build-bench/train_bench --workload mlp_small --threads 2 [--samples N]
+//   build-bench/train_bench --workload mlp_small --threads 2 [--samples N] [--device cuda]
 //   build-bench/train_bench --sgemm-peak --threads 2   (the machine's limit: one JSON line)
 // (--samples N: train on the first N samples only, for a quick check of the harness.)
 // (--threads: tabula::set_num_threads, the threads of tabula's CPU kernels.)
+// (--device cuda: train on cuda:0; the data is loaded on the host and copied to the GPU once,
+// before the timed region, as the PyTorch peer does. peak_device_bytes is tabula's peak on the
+// GPU over every session, the data's copy included, as torch.cuda.max_memory_allocated counts.)
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#if TABULA_BENCH_OPENBLAS
 #include <cblas.h>
+#endif
 
 #include "tabula/data/fashion_mnist.hpp"
 #include "tabula/tabula.hpp"
@@ -33,9 +40,12 @@ std::pair<tb::Tensor, tb::Tensor> sine_windows(std::int64_t n, std::int64_t step
   std::vector<float> x(static_cast<std::size_t>(n * steps)), y(static_cast<std::size_t>(n));
   for (std::int64_t i = 0; i < n; ++i) {
     for (std::int64_t t = 0; t <= steps; ++t) {
-      const float v = static_cast<float>(std::sin(0.3 * static_cast<double>(t) + 0.37 * static_cast<double>(i)));
-      if (t < steps) x[i * steps + t] = v;
-      else y[i] = v;
+      const float v = static_cast<float>(
+          std::sin(0.3 * static_cast<double>(t) + 0.37 * static_cast<double>(i)));
+      if (t < steps)
+        x[i * steps + t] = v;
+      else
+        y[i] = v;
     }
   }
   return {tb::from_vector(x, tb::Shape{n, steps, 1}), tb::from_vector(y, tb::Shape{n, 1})};
@@ -50,34 +60,41 @@ tb::Tensor first_rows(const tb::Tensor& t, std::int64_t n) {
 }
 
 struct Workload {
-  tb::Sequential model;
   tb::Tensor x, y;
   std::string loss;
   std::int64_t batch;
   tb::Tensor test_x = {}, test_y = {};  // Fashion-MNIST's test split, for --evaluate
 };
 
+// The workload's data, in the current session.
 Workload make(const std::string& name) {
-  using namespace tb::layers;
   if (name == "lstm") {
     auto [x, y] = sine_windows(20000, 50);
-    return {tb::Sequential({Input({50, 1}), LSTM(64), Dense(1)}), x, y, "mse", 64};
+    return {x, y, "mse", 64};
   }
   auto [train, test] = tb::datasets::fashion_mnist::load_data();
   if (name == "mlp_small")
-    return {tb::Sequential({Input({28, 28}), Flatten(), Dense(128, "relu"), Dense(10, "softmax")}),
-            train.x, train.y, "sparse_categorical_crossentropy", 128, test.x, test.y};
+    return {train.x, train.y, "sparse_categorical_crossentropy", 128, test.x, test.y};
   if (name == "mlp_large")
-    return {tb::Sequential({Input({28, 28}), Flatten(), Dense(1024, "relu"), Dense(1024, "relu"),
-                            Dense(10, "softmax")}),
-            train.x, train.y, "sparse_categorical_crossentropy", 256, test.x, test.y};
+    return {train.x, train.y, "sparse_categorical_crossentropy", 256, test.x, test.y};
   if (name == "cnn")
-    return {tb::Sequential({Input({28, 28, 1}), Conv2D(32, {3, 3}, "relu"), MaxPooling2D({2, 2}),
-                            Conv2D(64, {3, 3}, "relu"), MaxPooling2D({2, 2}), Flatten(),
-                            Dense(128, "relu"), Dense(10, "softmax")}),
-            train.x.reshape({60000, 28, 28, 1}), train.y, "sparse_categorical_crossentropy", 64,
-            test.x.reshape({10000, 28, 28, 1}), test.y};
+    return {train.x.reshape({60000, 28, 28, 1}), train.y, "sparse_categorical_crossentropy", 64,
+            test.x.reshape({10000, 28, 28, 1}),  test.y};
   throw tb::InvalidArgument("unknown workload '" + name + "' (mlp_small, mlp_large, cnn, lstm)");
+}
+
+// The workload's model, in the current session (on a GPU, not the data's: see main).
+tb::Sequential build(const std::string& name) {
+  using namespace tb::layers;
+  if (name == "lstm") return tb::Sequential({Input({50, 1}), LSTM(64), Dense(1)});
+  if (name == "mlp_small")
+    return tb::Sequential({Input({28, 28}), Flatten(), Dense(128, "relu"), Dense(10, "softmax")});
+  if (name == "mlp_large")
+    return tb::Sequential({Input({28, 28}), Flatten(), Dense(1024, "relu"), Dense(1024, "relu"),
+                           Dense(10, "softmax")});
+  return tb::Sequential({Input({28, 28, 1}), Conv2D(32, {3, 3}, "relu"), MaxPooling2D({2, 2}),
+                         Conv2D(64, {3, 3}, "relu"), MaxPooling2D({2, 2}), Flatten(),
+                         Dense(128, "relu"), Dense(10, "softmax")});
 }
 
 // Flops of one sample's training step as the kernels compute them: 2 per multiply-add forward,
@@ -97,10 +114,14 @@ double train_flops(const tb::Sequential& model) {
       if (p->name == "recurrent_kernel") recurrent_kernel += static_cast<double>(p->value.numel());
     }
     double per_kernel_use = 0;
-    if (type == "Dense") per_kernel_use = 1;
-    else if (type == "Conv2D") per_kernel_use = static_cast<double>(l.output_shape()[0] * l.output_shape()[1]);
-    else if (type == "LSTM") per_kernel_use = static_cast<double>(l.input_shape()[0]);
-    else continue;
+    if (type == "Dense")
+      per_kernel_use = 1;
+    else if (type == "Conv2D")
+      per_kernel_use = static_cast<double>(l.output_shape()[0] * l.output_shape()[1]);
+    else if (type == "LSTM")
+      per_kernel_use = static_cast<double>(l.input_shape()[0]);
+    else
+      continue;
     const double input_macs = input_kernel * per_kernel_use;
     const double macs = input_macs + recurrent_kernel * per_kernel_use;
     flops += 6.0 * macs - (first ? 2.0 * input_macs : 0.0);
@@ -109,6 +130,7 @@ double train_flops(const tb::Sequential& model) {
   return flops;
 }
 
+#if TABULA_BENCH_OPENBLAS
 // The best single-precision GEMM rate reachable here on `threads` threads: the machine's
 // practical limit for these workloads. Square 2048 matrices, best of 5 after a warm-up, each
 // way a GEMM can use the cores: OpenBLAS's own threads, and one OpenBLAS thread per core each
@@ -126,7 +148,8 @@ double sgemm_peak_gflops(int threads) {
     for (int rep = 0; rep < 6; ++rep) {
       const auto start = std::chrono::steady_clock::now();
       gemm();
-      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      const double s =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       if (rep > 0) best = std::max(best, 2.0 * n * n * static_cast<double>(n) / s / 1e9);
     }
     return best;
@@ -142,6 +165,28 @@ double sgemm_peak_gflops(int threads) {
     for (auto& w : workers) w.join();
   });
   return std::max(openblas_threads, row_blocks);
+}
+#endif
+
+// Why `--device cuda` cannot run here, or "" when it can.
+std::string cuda_unusable() {
+#if TABULA_WITH_CUDA
+  return tb::cuda_device_count() > 0 ? "" : "no CUDA device present (the driver reports none)";
+#else
+  return "this build of tabula has no CUDA (configure with -DTABULA_WITH_CUDA=ON)";
+#endif
+}
+
+// Waits for the GPU's queued work: the last parameter the optimizer updated is read back,
+// which waits on the thread's stream, behind every kernel of the last step.
+void wait_for_training(const tb::Sequential& model) {
+  const std::vector<tb::Layer> layers = model.layers();
+  for (auto layer = layers.rbegin(); layer != layers.rend(); ++layer) {
+    const std::vector<tb::Parameter*> parameters = layer->impl().parameters();
+    if (parameters.empty()) continue;
+    (void)parameters.back()->value.to_vector<float>();
+    return;
+  }
 }
 
 }  // namespace
@@ -159,53 +204,94 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; ++i)
     if (!std::strcmp(argv[i], "--threads")) threads = std::stoi(argv[i + 1]);
   if (sgemm_peak) {
+#if !TABULA_BENCH_OPENBLAS
+    std::fprintf(stderr,
+                 "train_bench: --sgemm-peak needs OpenBLAS, and this build has none "
+                 "(configured with -DTABULA_BENCH_WITH_OPENBLAS=OFF)\n");
+    return 2;
+#else
     // The kernels OpenBLAS picked for this CPU: on some virtual CPUs its detection falls back
     // to Prescott's SSE3 kernels (a 4-5x slower sgemm), which OPENBLAS_CORETYPE corrects.
-    std::printf("{\"library\": \"tabula\", \"sgemm_gflops\": %.2f, \"threads\": %d, "
-                "\"blas_core\": \"%s\", \"version\": \"%s\"}\n",
-                sgemm_peak_gflops(threads), threads, openblas_get_corename(), TABULA_VERSION_STRING);
+    std::printf(
+        "{\"library\": \"tabula\", \"sgemm_gflops\": %.2f, \"threads\": %d, "
+        "\"blas_core\": \"%s\", \"version\": \"%s\"}\n",
+        sgemm_peak_gflops(threads), threads, openblas_get_corename(), TABULA_VERSION_STRING);
     return 0;
+#endif
   }
+  std::string device_name = "cpu";
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--workload")) workload = argv[i + 1];
-    else if (!std::strcmp(argv[i], "--threads")) threads = std::stoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--epochs")) epochs = std::stoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--samples")) samples_limit = std::stoll(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--workload"))
+      workload = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--threads"))
+      threads = std::stoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--epochs"))
+      epochs = std::stoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--samples"))
+      samples_limit = std::stoll(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--device"))
+      device_name = argv[i + 1];
   }
-  if (workload.empty()) {
-    std::fprintf(stderr, "usage: train_bench --workload mlp_small|mlp_large|cnn|lstm "
-                         "[--threads N] [--epochs N] [--samples N] [--evaluate]\n");
+  if (workload.empty() || (device_name != "cpu" && device_name != "cuda")) {
+    std::fprintf(stderr,
+                 "usage: train_bench --workload mlp_small|mlp_large|cnn|lstm "
+                 "[--threads N] [--epochs N] [--samples N] [--evaluate] "
+                 "[--device cpu|cuda]\n");
     return 2;
+  }
+  const bool on_gpu = device_name == "cuda";
+  if (on_gpu) {
+    if (const std::string why = cuda_unusable(); !why.empty()) {
+      std::fprintf(stderr, "train_bench: --device cuda: %s\n", why.c_str());
+      return 1;
+    }
   }
   tb::set_num_threads(threads);
   try {
-    tb::Session session({.name = "bench", .seed = 0});
+    const tb::Device device = on_gpu ? tb::Device::cuda(0) : tb::Device::cpu();
+    // On the CPU one session holds data and model, as before; on a GPU the data is read into a
+    // host session and copied to the device once (the copy stays in that session).
+    std::optional<tb::Session> data_session;
+    if (on_gpu) data_session.emplace(tb::SessionOptions{.name = "data"});
+    tb::Session session({.device = device, .name = "bench", .seed = 0});
+    Workload w = [&] {
+      tb::SessionScope use_data(on_gpu ? *data_session : session);
+      Workload loaded = make(workload);
+      loaded.x = first_rows(loaded.x, samples_limit).to(device);
+      loaded.y = first_rows(loaded.y, samples_limit).to(device);
+      if (evaluate && loaded.test_x.defined()) {
+        loaded.test_x = loaded.test_x.to(device);
+        loaded.test_y = loaded.test_y.to(device);
+      }
+      return loaded;
+    }();
     tb::SessionScope use(session);
-    Workload w = make(workload);
-    w.x = first_rows(w.x, samples_limit);
-    w.y = first_rows(w.y, samples_limit);
+    tb::Sequential model = build(workload);
     // --evaluate adds the accuracy metric (a little work per step): use it for accuracy runs,
     // not for throughput comparisons.
-    w.model.compile(tb::optimizers::Adam(1e-3), w.loss,
-                    evaluate ? std::vector<std::string>{"accuracy"} : std::vector<std::string>{});
+    model.compile(tb::optimizers::Adam(1e-3), w.loss,
+                  evaluate ? std::vector<std::string>{"accuracy"} : std::vector<std::string>{});
     const auto start = std::chrono::steady_clock::now();
-    tb::History h = w.model.fit(w.x, w.y, {.epochs = epochs, .batch_size = w.batch, .verbose = 0});
+    tb::History h = model.fit(w.x, w.y, {.epochs = epochs, .batch_size = w.batch, .verbose = 0});
+    if (on_gpu) wait_for_training(model);
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const double samples = static_cast<double>(w.x.shape()[0]) * epochs;
     // Outside the timed region: test accuracy after training (Fashion-MNIST workloads).
     double test_accuracy = -1.0;
     if (evaluate && w.test_x.defined())
-      test_accuracy = w.model.evaluate(w.test_x, w.test_y).at("accuracy");
-    std::printf("{\"library\": \"tabula\", \"workload\": \"%s\", \"samples\": %.0f, "
-                "\"seconds\": %.4f, \"samples_per_s\": %.1f, \"peak_rss_bytes\": %zu, "
-                "\"final_loss\": %.6f, \"threads\": %d, \"version\": \"%s\", "
-                "\"train_flops_per_sample\": %.0f%s}\n",
-                workload.c_str(), samples, seconds, samples / seconds, peak_rss_bytes(),
-                h.history["loss"].back(), threads, TABULA_VERSION_STRING,
-                train_flops(w.model),
-                test_accuracy < 0 ? ""
-                                  : (", \"test_accuracy\": " + std::to_string(test_accuracy)).c_str());
+      test_accuracy = model.evaluate(w.test_x, w.test_y).at("accuracy");
+    std::string extra = ", \"device\": \"" + device.str() + "\"";
+    if (on_gpu) extra += ", \"peak_device_bytes\": " + std::to_string(tb::memory_info(device).peak);
+    if (test_accuracy >= 0) extra += ", \"test_accuracy\": " + std::to_string(test_accuracy);
+    std::printf(
+        "{\"library\": \"tabula\", \"workload\": \"%s\", \"samples\": %.0f, "
+        "\"seconds\": %.4f, \"samples_per_s\": %.1f, \"peak_rss_bytes\": %zu, "
+        "\"final_loss\": %.6f, \"threads\": %d, \"version\": \"%s\", "
+        "\"train_flops_per_sample\": %.0f%s}\n",
+        workload.c_str(), samples, seconds, samples / seconds, peak_rss_bytes(),
+        h.history["loss"].back(), threads, TABULA_VERSION_STRING, train_flops(model),
+        extra.c_str());
   } catch (const tb::Error& e) {
     std::fprintf(stderr, "train_bench: %s\n", e.what());
     return 1;
