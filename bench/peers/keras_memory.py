@@ -3,6 +3,8 @@ memory_main, with Keras's clearing idiom (del model; gc.collect();
 tf.keras.backend.clear_session()).
 
     build-bench/venv/bin/python bench/peers/keras_memory.py [--cycles 100] [--threads 2]
+
+CPU only: --device cuda is refused (exit status protocol.DEVICE_REFUSED), as in keras_train.py.
 """
 import gc
 

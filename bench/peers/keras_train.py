@@ -4,6 +4,9 @@ bench/peers/protocol.py's train_main prints it. `model.fit` is timed whole, its 
 tracing included, as a user's epoch would be; Keras leaves XLA off on a CPU-only machine.
 
     build-bench/venv/bin/python bench/peers/keras_train.py --workload mlp_small --threads 2
+
+CPU only: --device cuda is refused (exit status protocol.DEVICE_REFUSED, with a message), as the
+venv's TensorFlow is the CPU build; bench/run_train_bench.py --device cuda skips Keras.
 """
 import time
 
@@ -54,7 +57,7 @@ def version():
     return f"{tf.__version__} (Keras {keras.__version__})"
 
 
-def train(name, epochs, limit):
+def train(name, epochs, limit, device):  # device: "cpu", the only one train_main lets through
     model, x, y, loss, batch = workload(name)
     x, y = x[:limit], y[:limit]
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss)
