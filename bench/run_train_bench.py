@@ -12,6 +12,12 @@ not install bench/requirements.txt) is skipped, and the tables say so.
 
     build-bench/venv/bin/python bench/run_train_bench.py --build build-bench --repetitions 3 --threads 2
     ... --repetitions 1 --samples 2048 --cycles 3  (a quick check of the harness, not figures)
+
+--device cuda (issue 7): tabula and PyTorch train on the first GPU (Keras is skipped: its peer is
+CPU-only here), the memory figures are the driver's used bytes after a warm-up (see
+bench/memory_bench.cpp), and the allocator table adds the pool over CudaResource against
+cudaMalloc and cudaMallocAsync. --time-limit and --run-timeout keep a run on a lent machine
+within its time: no run starts after the limit, and the tables say what is missing.
 """
 import argparse
 import json
@@ -39,6 +45,11 @@ SPEEDUP_TARGETS = {"mlp_small": 5.0}
 SPEEDUP_TARGET_OTHERWISE = 1.0
 MEMORY_TARGET_BYTES = 2 * 2**20
 MIB = 2**20
+# Issue 7's targets on a GPU: at least PyTorch's samples/s on every workload, and at most 4 MiB
+# of the driver's memory kept after clearing (beyond the CUDA context) or grown over the cycles.
+GPU_SPEEDUP_TARGET = 1.0
+GPU_MEMORY_TARGET_BYTES = 4 * 2**20
+DEVICES = ["cpu", "cuda"]
 
 
 class RunFailed(Exception):
@@ -58,23 +69,31 @@ def commands(args):
     }
 
 
-def run(command, threads):
+def run(command, threads, timeout=None):
     """The JSON lines a run prints on stdout."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
                TF_CPP_MIN_LOG_LEVEL="2")
-    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        raise RunFailed(f"{shlex.join(command)} timed out after {timeout:.0f} s") from e
     if done.returncode != 0:
         raise RunFailed(f"{shlex.join(command)} exited {done.returncode}:\n"
                         + "\n".join(done.stderr.strip().splitlines()[-15:]))
     return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
 
 
-def run_alloc(args):
+def run_alloc(args, timeout=None):
     """alloc_bench's medians (Google Benchmark's JSON), one record per benchmark."""
     command = [os.path.join(args.build, "alloc_bench"), "--benchmark_format=json",
                f"--benchmark_repetitions={args.alloc_repetitions}",
                "--benchmark_report_aggregates_only=true"]
-    done = subprocess.run(command, capture_output=True, text=True)
+    if args.alloc_filter:
+        command.append(f"--benchmark_filter={args.alloc_filter}")
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        raise RunFailed(f"{shlex.join(command)} timed out after {timeout:.0f} s") from e
     if done.returncode != 0:
         raise RunFailed(f"{shlex.join(command)} exited {done.returncode}:\n"
                         + "\n".join(done.stderr.strip().splitlines()[-15:]))
@@ -104,7 +123,11 @@ def choose_blas_core(args, probe):
         return f"OpenBLAS kernels: {args.blas_core} (--blas-core)"
     if "OPENBLAS_CORETYPE" in os.environ:
         return f"OpenBLAS kernels: {os.environ['OPENBLAS_CORETYPE']} (OPENBLAS_CORETYPE)"
-    chosen = run(probe, args.threads)[0].get("blas_core", "?")
+    try:
+        chosen = run(probe, args.threads)[0].get("blas_core", "?")
+    except RunFailed as e:  # a build without OpenBLAS (-DTABULA_BENCH_WITH_OPENBLAS=OFF)
+        print(f"run_train_bench: no sgemm peak: {e}", file=sys.stderr)
+        return "OpenBLAS kernels: unknown (train_bench --sgemm-peak failed: no sgemm peak)"
     flags = cpu_flags()
     better = ("SkylakeX" if "avx512f" in flags else "Haswell" if "avx2" in flags else None)
     if chosen == "Prescott" and better:
@@ -123,6 +146,25 @@ def probe_python(python):
     code = "import sys, numpy; print(sys.version.split()[0], numpy.__version__)"
     done = subprocess.run([python, "-c", code], capture_output=True, text=True)
     return done.stdout.split() if done.returncode == 0 else ["?", "?"]
+
+
+def gpu_name(python):
+    """The first GPU's name and driver, from nvidia-smi, else from PyTorch in `python`."""
+    try:
+        done = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version",
+                               "--format=csv,noheader"], capture_output=True, text=True,
+                              timeout=30)
+        if done.returncode == 0 and done.stdout.strip():
+            name, _, driver = done.stdout.strip().splitlines()[0].partition(",")
+            return f"{name.strip()} (driver {driver.strip()})"
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    code = "import torch; print(torch.cuda.get_device_name(0))"
+    try:
+        done = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        return "GPU ?"
+    return done.stdout.strip() if done.returncode == 0 else "GPU ? (no nvidia-smi, no torch.cuda)"
 
 
 def machine():
@@ -172,24 +214,31 @@ def verdict(ok):
     return "met" if ok else "**missed**"
 
 
-def train_table(results, libraries, workloads):
+def train_table(results, libraries, workloads, device="cpu"):
     peers = [l for l in libraries if l != "tabula"]
+    on_gpu = device != "cpu"
     head = (["workload"] + [f"{TITLES[l]} samples/s" for l in libraries]
             + [f"tabula / {TITLES[p]}" for p in peers] + ["target"]
+            + ([f"peak GPU memory {TITLES[l]}" for l in libraries] if on_gpu else [])
             + [f"peak RSS {TITLES[l]}" for l in libraries]
-            + ["tabula GFLOP/s (of sgemm peak)"])
+            + ["tabula GFLOP/s" if on_gpu else "tabula GFLOP/s (of sgemm peak)"])
     peak = max((r["sgemm_gflops"] for r in results if r["suite"] == "sgemm"), default=None)
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for workload in workloads:
-        speeds, peaks = {}, {}
+        speeds, peaks, device_peaks = {}, {}, {}
         for library in libraries:
             runs = [r for r in results if r["suite"] == "train" and r["workload"] == workload
                     and r["library"] == library and "error" not in r]
             speeds[library] = [r["samples_per_s"] for r in runs]
             peaks[library] = [r["peak_rss_bytes"] for r in runs]
+            device_peaks[library] = [r["peak_device_bytes"] for r in runs
+                                     if "peak_device_bytes" in r]
         cells = [workload]
-        cells += [spread(speeds[l], number(0)) if speeds[l] else "failed" for l in libraries]
-        target = SPEEDUP_TARGETS.get(workload, SPEEDUP_TARGET_OTHERWISE)
+        cells += [spread(speeds[l], number(0)) if speeds[l] else missing(results, "train",
+                                                                         workload, l)
+                  for l in libraries]
+        target = (GPU_SPEEDUP_TARGET if on_gpu
+                  else SPEEDUP_TARGETS.get(workload, SPEEDUP_TARGET_OTHERWISE))
         ratios, verdicts = [], []
         for p in peers:
             if speeds["tabula"] and speeds[p]:
@@ -199,6 +248,9 @@ def train_table(results, libraries, workloads):
             else:
                 ratios.append("-")
         cells += ratios + [f">= {target:g}x: " + ", ".join(verdicts) if verdicts else "-"]
+        if on_gpu:
+            cells += [f"{max(device_peaks[l]) / MIB:,.0f} MiB" if device_peaks[l] else "-"
+                      for l in libraries]
         cells += [f"{max(peaks[l]) / MIB:,.0f} MiB" if peaks[l] else "-" for l in libraries]
         flops = [r.get("train_flops_per_sample") for r in results if r["suite"] == "train"
                  and r["workload"] == workload and r["library"] == "tabula" and "error" not in r]
@@ -217,11 +269,32 @@ def train_table(results, libraries, workloads):
                      "workloads; a workload's training GFLOP/s counts the flops its kernels "
                      "compute (2 per multiply-add forward, 2 for weight gradients, 2 for input "
                      "gradients except in the first layer with weights).")
+    if on_gpu:
+        lines.append("")
+        lines.append("Peak GPU memory: tabula's peak over every session on the device "
+                     "(tb::memory_info), PyTorch's torch.cuda.max_memory_allocated; both count "
+                     "the data's copy on the GPU. Peak RSS includes PyTorch's CUDA libraries.")
+        tf32 = {(r.get("tf32_matmul"), r.get("tf32_cudnn")) for r in results
+                if r["suite"] == "train" and r["library"] == "pytorch" and "tf32_matmul" in r}
+        for matmul, cudnn in sorted(tf32, key=str):
+            lines.append(f"PyTorch ran with its defaults: TF32 matmul {matmul}, "
+                         f"TF32 cuDNN convolutions {cudnn}.")
     return lines
 
 
-def memory_table(results, libraries, cycles):
+def missing(results, suite, workload, library):
+    """The cell of a library with no figure: failed, or not run (--time-limit)."""
+    ran = any(r["suite"] == suite and r.get("workload") == workload and r["library"] == library
+              for r in results)
+    return "failed" if ran else "not run"
+
+
+def memory_table(results, libraries, cycles, device="cpu"):
     peers = [l for l in libraries if l != "tabula"]
+    on_gpu = device != "cpu"
+    figure = "used" if on_gpu else "rss"
+    what = "driver used" if on_gpu else "RSS"
+    target_bytes = GPU_MEMORY_TARGET_BYTES if on_gpu else MEMORY_TARGET_BYTES
 
     def values(library, test, key):
         return [r[key] for r in results if r["suite"] == "memory" and r["library"] == library
@@ -250,20 +323,33 @@ def memory_table(results, libraries, cycles):
                      if ok else "")
         lines.append("| " + " | ".join(cells) + " |")
 
-    cells = ["RSS before / peak / after"]
+    if on_gpu:
+        cells = ["driver used at start (context made) / after warm-up"]
+        for library in libraries:
+            parts = [values(library, "clear", k) for k in ("used_context", "used_before")]
+            cells.append(" / ".join(f"{statistics.median(p) / MIB:,.1f}" for p in parts) + " MiB"
+                         if all(parts) else "failed")
+        lines.append("| " + " | ".join(cells + ["-"] * len(peers) + [""]) + " |")
+    cells = [f"{what} before / peak / after"]
     for library in libraries:
-        parts = [values(library, "clear", k) for k in ("rss_before", "rss_peak", "rss_after")]
+        parts = [values(library, "clear", f"{figure}_{k}") for k in ("before", "peak", "after")]
         cells.append(" / ".join(f"{statistics.median(p) / MIB:,.1f}" for p in parts) + " MiB"
                      if all(parts) else "failed")
     lines.append("| " + " | ".join(cells + ["-"] * len(peers) + [""]) + " |")
     row("retained after clearing (after - before)", "clear", "retained", byte_scale,
-        MEMORY_TARGET_BYTES)
+        target_bytes)
     row("time of the clearing idiom", "clear", "clear_seconds", lambda _: (1e-3, " ms", 1))
     # No ratios of growth: near zero, and either side may shrink.
-    row(f"RSS growth over {cycles} cycles", "cycles", "growth", byte_scale, MEMORY_TARGET_BYTES,
+    row(f"{what} growth over {cycles} cycles", "cycles", "growth", byte_scale, target_bytes,
         ratio=False)
-    row("slope of RSS over the cycles", "cycles", "slope_bytes_per_cycle",
+    row(f"slope of {what} over the cycles", "cycles", "slope_bytes_per_cycle",
         per_cycle, ratio=False)
+    if on_gpu:
+        lines += ["", "Driver used: cudaMemGetInfo's total - free (torch.cuda.mem_get_info), "
+                  "every process on the GPU. \"before\" is read after a warm-up fit and clear "
+                  "(CUDA context, cuBLAS, kernels loaded), so retained is what the clearing "
+                  "idiom leaves beyond the context. Clearing idioms: tabula clear_session(); "
+                  "PyTorch del model, optimizer; gc.collect(); torch.cuda.empty_cache()."]
     return lines
 
 
@@ -295,6 +381,24 @@ def alloc_table(results):
     clear = medians.get("BM_SessionClear/10000")
     if clear is not None:
         lines += ["", f"`Session::clear()` of a session holding 10,000 tensors: {clear / 1e6:.3f} ms."]
+    if any(name.startswith("BM_Cuda") for name in medians):
+        lines += ["", "On the GPU (cuda:0):", "",
+                  "| allocate+free pair | tabula pool over CudaResource | cudaMalloc/cudaFree "
+                  "| cudaMallocAsync/cudaFreeAsync | pool vs cudaMalloc | pool vs cudaMallocAsync |",
+                  "|---|---|---|---|---|---|"]
+        for title, arg, pool, malloc, stream in [
+                ("mixed sizes 64 B-64 KiB", "65536", "BM_CudaPoolPair", "BM_CudaMallocPair",
+                 "BM_CudaMallocAsyncPair"),
+                ("1 MiB", "1048576", "BM_CudaPoolLargePair", "BM_CudaMallocLargePair",
+                 "BM_CudaMallocAsyncLargePair"),
+                ("16 MiB", "16777216", "BM_CudaPoolLargePair", "BM_CudaMallocLargePair",
+                 "BM_CudaMallocAsyncLargePair")]:
+            p, m, a = (medians.get(f"{n}/{arg}") for n in (pool, malloc, stream))
+            lines.append(f"| {title} | {ns(f'{pool}/{arg}')} | {ns(f'{malloc}/{arg}')} | "
+                         f"{ns(f'{stream}/{arg}')} | {f'{m / p:,.1f}x' if p and m else '-'} | "
+                         f"{f'{a / p:,.1f}x' if p and a else '-'} |")
+        lines += ["", "cudaMallocAsync: the device's default memory pool on one non-blocking "
+                  "stream, never synchronised inside the loop (so it reuses what was freed)."]
     return lines
 
 
@@ -304,7 +408,9 @@ def describe(args, results, libraries, seconds):
     for r in results:
         versions.setdefault(r["library"], r.get("version"))
     python, numpy = probe_python(args.python)
-    return {"machine": machine(), "threads": args.threads, "repetitions": args.repetitions,
+    gpu = gpu_name(args.python) if args.device == "cuda" else None
+    return {"machine": machine() + (f"; GPU: {gpu}" if gpu else ""), "device": args.device,
+            "threads": args.threads, "repetitions": args.repetitions,
             "versions": versions, "python": python, "numpy": numpy, "seconds": seconds,
             "command": shlex.join([short(sys.executable), short(sys.argv[0])] + sys.argv[1:])}
 
@@ -328,13 +434,18 @@ def report(args, results, libraries, skipped, about):
               f"{about['seconds'] / 60:.1f} min.",
               f"Command: `{about['command']}`", args.blas_core_note + "."]
     lines += [f"Skipped: {TITLES[l]}: {why}." for l, why in skipped.items()]
+    if args.not_started:
+        lines += [f"**Not run: {args.not_started} run(s), the --time-limit of {args.time_limit:g} s "
+                  "was reached.**"]
+    where = " on the GPU (cuda:0)" if args.device == "cuda" else ""
     if "train" in args.suites:
-        lines += ["", f"Training throughput, one epoch ({args.samples or 'all'} samples), "
-                  "Adam(1e-3):", ""] + train_table(results, libraries, args.workloads)
+        lines += ["", f"Training throughput{where}, one epoch ({args.samples or 'all'} samples), "
+                  "Adam(1e-3):", ""]
+        lines += train_table(results, libraries, args.workloads, args.device)
     if "memory" in args.suites:
-        lines += ["", "Memory given back (784-1024-1024-10 one epoch, then "
+        lines += ["", f"Memory given back{where} (784-1024-1024-10 one epoch, then "
                   f"{args.cycles} build / fit 20 batches / clear cycles):", ""]
-        lines += memory_table(results, libraries, args.cycles)
+        lines += memory_table(results, libraries, args.cycles, args.device)
     if "alloc" in args.suites:
         lines += ["", f"Allocator (`alloc_bench`, median of {args.alloc_repetitions} repetitions; "
                   "tabula only, against glibc and the kernel in the same program):", ""]
@@ -358,6 +469,8 @@ def main():
     parser.add_argument("--suites", nargs="+", default=SUITES, help="train, memory, alloc")
     parser.add_argument("--alloc-repetitions", type=int, default=5,
                         help="alloc: Google Benchmark repetitions (the table gives medians)")
+    parser.add_argument("--alloc-filter", default=None,
+                        help="alloc: only the benchmarks matching this regex (--benchmark_filter)")
     parser.add_argument("--libraries", nargs="+", default=LIBRARIES, help="tabula, keras, pytorch")
     parser.add_argument("--workloads", nargs="+", default=WORKLOADS)
     parser.add_argument("--samples", type=int, default=0,
@@ -365,6 +478,15 @@ def main():
     parser.add_argument("--cycles", type=int, default=100, help="memory: build/fit/clear cycles")
     parser.add_argument("--json", default=None, help="write every run here")
     parser.add_argument("--markdown", default=None, help="write the tables here too")
+    parser.add_argument("--device", default="cpu", choices=DEVICES,
+                        help="where tabula and PyTorch train and measure memory (cuda: the "
+                             "first GPU; Keras is skipped)")
+    parser.add_argument("--run-timeout", type=float, default=None,
+                        help="seconds one run may take before it counts as failed")
+    parser.add_argument("--time-limit", type=float, default=None,
+                        help="seconds for the whole harness: no run starts after them (the "
+                             "repetitions then go round every workload in turn, so that a cut "
+                             "run still has each workload)")
     parser.add_argument("--blas-core", default="auto",
                         help="OPENBLAS_CORETYPE for every library using OpenBLAS (tabula, "
                              "PyTorch): auto (correct a fallback to Prescott on a CPU with "
@@ -374,7 +496,12 @@ def main():
     libraries, skipped = [], {}
     for library in names(args.libraries):
         module = MODULES.get(library)
-        if module and not importable(args.python, module):
+        if library == "keras" and args.device == "cuda":
+            skipped[library] = ("its peer is CPU-only here (bench/peers/keras_train.py refuses "
+                                "--device cuda: the venv's TensorFlow is the CPU build)")
+            print(f"run_train_bench: skipping {TITLES[library]}: {skipped[library]}",
+                  file=sys.stderr)
+        elif module and not importable(args.python, module):
             skipped[library] = (f"`import {module}` fails in {args.python} (did `make bench` "
                                 "fail to pip-install bench/requirements.txt?)")
             print(f"run_train_bench: skipping {TITLES[library]}: {skipped[library]}",
@@ -384,36 +511,60 @@ def main():
     if "tabula" not in libraries:
         sys.exit("run_train_bench: tabula must be one of --libraries")
     commands_of = commands(args)
+    device = ["--device", args.device] if args.device != "cpu" else []
     jobs = [("train", w, ["--workload", w] + (["--samples", str(args.samples)]
-                                              if args.samples else []))
+                                              if args.samples else []) + device)
             for w in args.workloads if "train" in args.suites]
     if "memory" in args.suites:
-        jobs.append(("memory", None, ["--cycles", str(args.cycles)]))
+        jobs.append(("memory", None, ["--cycles", str(args.cycles)] + device))
+    order = [(job, repetition) for job in jobs for repetition in range(args.repetitions)]
+    if args.time_limit is not None:
+        order.sort(key=lambda item: item[1])  # repetition by repetition (a stable sort)
 
     start = time.monotonic()
+    deadline = None if args.time_limit is None else start + args.time_limit
+
+    def timeout():
+        """The run timeout left: --run-timeout, cut to the time before --time-limit."""
+        left = None if deadline is None else max(deadline - time.monotonic(), 1.0)
+        return min((t for t in (args.run_timeout, left) if t is not None), default=None)
+
+    def out_of_time():
+        return deadline is not None and time.monotonic() >= deadline
+
     results = []
+    args.not_started = 0
     probe = commands_of[("train", "tabula")] + ["--sgemm-peak", "--threads", str(args.threads)]
-    args.blas_core_note = choose_blas_core(args, probe)
-    if "train" in args.suites:
-        results += [dict(r, suite="sgemm") for r in run(probe, args.threads)]
-    for suite, workload, extra in jobs:
-        for repetition in range(args.repetitions):
-            for position, library in enumerate(rotation(libraries, repetition)):
-                tag = {"suite": suite, "workload": workload, "repetition": repetition,
-                       "position": position}
-                command = commands_of[(suite, library)] + extra + ["--threads", str(args.threads)]
-                try:
-                    records = [dict(r, **tag) for r in run(command, args.threads)]
-                except RunFailed as e:
-                    print(f"run_train_bench: {e}", file=sys.stderr)
-                    records = [dict(tag, library=library, error=str(e))]
-                for r in records:
-                    print(json.dumps(r), file=sys.stderr, flush=True)
-                results += records
-    if "alloc" in args.suites:
+    if args.device == "cuda":
+        # The sgemm peak is the CPU's limit; a GPU build carried to a lent machine has no
+        # OpenBLAS (scripts/gpu-bundle).
+        args.blas_core_note = "OpenBLAS: not used (--device cuda; no CPU sgemm peak)"
+    else:
+        args.blas_core_note = choose_blas_core(args, probe)
+        if "train" in args.suites and "failed" not in args.blas_core_note:
+            results += [dict(r, suite="sgemm") for r in run(probe, args.threads)]
+    for (suite, workload, extra), repetition in order:
+        for position, library in enumerate(rotation(libraries, repetition)):
+            if out_of_time():
+                args.not_started += 1
+                continue
+            tag = {"suite": suite, "workload": workload, "repetition": repetition,
+                   "position": position}
+            command = commands_of[(suite, library)] + extra + ["--threads", str(args.threads)]
+            try:
+                records = [dict(r, **tag) for r in run(command, args.threads, timeout())]
+            except RunFailed as e:
+                print(f"run_train_bench: {e}", file=sys.stderr)
+                records = [dict(tag, library=library, error=str(e))]
+            for r in records:
+                print(json.dumps(r), file=sys.stderr, flush=True)
+            results += records
+    if "alloc" in args.suites and out_of_time():
+        args.not_started += 1
+    elif "alloc" in args.suites:
         # Last, after the peers' processes are gone: nothing else runs beside it.
         try:
-            records = run_alloc(args)
+            records = run_alloc(args, timeout())
         except RunFailed as e:
             print(f"run_train_bench: {e}", file=sys.stderr)
             records = [dict(suite="alloc", library="tabula", error=str(e))]
