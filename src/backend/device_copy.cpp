@@ -7,6 +7,7 @@
 #include "tabula/core/errors.hpp"
 
 #if TABULA_WITH_CUDA
+#include "backend/cuda/cuda_gather.hpp"
 #include "backend/cuda/cuda_stream.hpp"
 #endif
 
@@ -48,19 +49,29 @@ void gather_run(std::byte* dst, Device to, const std::byte* src, Device from,
 
 }  // namespace
 
-void gather_rows(void* dst, Device to, const void* src, Device from, std::size_t row_bytes,
-                 const std::int64_t* rows, std::int64_t count) {
+void gather_host_rows(void* dst, const void* src, std::size_t row_bytes, const std::int64_t* rows,
+                      std::int64_t count) {
   auto* out = static_cast<std::byte*>(dst);
   const auto* in = static_cast<const std::byte*>(src);
-  if (!(to.is_cpu() && from.is_cpu()))
-    return gather_run(out, to, in, from, row_bytes, rows, 0, count);
+  const Device cpu = Device::cpu();
   // Rows come from anywhere in a dataset far larger than the caches: the copy waits on
   // memory, and two cores keep twice the reads in flight.
   ThreadPool::instance().run_over(count, static_cast<std::int64_t>(row_bytes / sizeof(float)),
                                   [&](std::int64_t first, std::int64_t n) {
-                                    gather_run(out, to, in, from, row_bytes, rows, first,
+                                    gather_run(out, cpu, in, cpu, row_bytes, rows, first,
                                                first + n);
                                   });
+}
+
+void gather_rows(Scratch& scratch, void* dst, Device to, const void* src, Device from,
+                 std::size_t row_bytes, const std::int64_t* rows, std::int64_t count) {
+  if (to.is_cpu() && from.is_cpu()) return gather_host_rows(dst, src, row_bytes, rows, count);
+#if TABULA_WITH_CUDA
+  if (to.is_cuda()) return cuda_gather_rows(scratch, dst, to, src, from, row_bytes, rows, count);
+#endif
+  (void)scratch;
+  gather_run(static_cast<std::byte*>(dst), to, static_cast<const std::byte*>(src), from, row_bytes,
+             rows, 0, count);
 }
 
 void zero_bytes(void* dst, Device device, std::size_t bytes) {

@@ -14,6 +14,7 @@
 #include "nn/detail/progress_bar.hpp"
 #include "nn/detail/sequential_impl.hpp"
 #include "nn/detail/tensor_views.hpp"
+#include "session/detail/session_scratch.hpp"
 #include "session/detail/session_use.hpp"
 #include "tabula/core/errors.hpp"
 #include "tabula/io/safetensors.hpp"
@@ -81,8 +82,9 @@ Shape per_sample(const Tensor& t) {
 void gather_rows(const Tensor& source, const std::vector<std::int64_t>& order,
                  std::int64_t begin, std::int64_t rows, const Tensor& target) {
   const std::size_t row_bytes = source.nbytes() / static_cast<std::size_t>(source.shape()[0]);
-  detail::gather_rows(target.raw_data(), target.device(), source.raw_data(), source.device(),
-                      row_bytes, order.data() + begin, rows);
+  detail::SessionScratch scratch(target);  // a GPU target's session stages the copy
+  detail::gather_rows(scratch, target.raw_data(), target.device(), source.raw_data(),
+                      source.device(), row_bytes, order.data() + begin, rows);
 }
 
 struct Totals {

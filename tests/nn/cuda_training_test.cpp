@@ -88,10 +88,20 @@ struct Trained {
   std::vector<float> predictions;
 };
 
-// Trains `w` for 3 epochs without shuffling from `initial` weights on `device`.
-Trained train_on(Device device, const Workload& w, const std::vector<std::vector<float>>& initial) {
+// Trains `w` for 3 epochs without shuffling from `initial` weights on `device`, from data on
+// that device, or on the host when `data_on_host` (in a session of its own, as a dataset
+// loaded once for many models would be).
+Trained train_on(Device device, const Workload& w, const std::vector<std::vector<float>>& initial,
+                 bool data_on_host = false) {
+  Session data_session({.name = "data"});
   Session session({.device = device, .name = "train-" + device.str()});
+  std::pair<Tensor, Tensor> data;
+  if (data_on_host) {
+    SessionScope scope(data_session);
+    data = data_for(w, 96);
+  }
   SessionScope scope(session);
+  if (!data_on_host) data = data_for(w, 96);
   Sequential model = w.build();
   model.compile(w.optimizer(), w.loss, {"accuracy"});
   std::vector<Tensor> values;
@@ -99,7 +109,7 @@ Trained train_on(Device device, const Workload& w, const std::vector<std::vector
   for (std::size_t i = 0; i < initial.size(); ++i)
     values.push_back(from_vector(initial[i], current[i].shape()));
   model.set_weights(values);
-  auto [x, y] = data_for(w, 96);
+  const auto& [x, y] = data;
   History h = model.fit(x, y, {.epochs = 3, .batch_size = 32, .verbose = 0, .shuffle = false});
   Trained out;
   out.losses = h.history["loss"];
@@ -132,6 +142,79 @@ TEST(CudaTraining, EveryWorkloadLearnsTheSameWeightsOnTheGpuAsOnTheCpu) {
     for (std::size_t i = 0; i < gpu.predictions.size(); ++i)
       ASSERT_NEAR(gpu.predictions[i], cpu.predictions[i], 2e-3f) << w.name << " prediction " << i;
   }
+}
+
+TEST(CudaTraining, ADatasetOnTheHostTrainsAsOneOnTheGpuDoes) {
+  TABULA_REQUIRE_CUDA_DEVICE();
+  for (const Workload& w : workloads()) {
+    std::vector<std::vector<float>> initial;
+    {
+      Session session({.name = "initial"});
+      SessionScope scope(session);
+      for (const Tensor& t : w.build().get_weights()) initial.push_back(t.to_vector<float>());
+    }
+    // Batches staged from the host and batches gathered on the device hold the same rows.
+    const Trained from_device = train_on(Device::cuda(0), w, initial);
+    const Trained from_host = train_on(Device::cuda(0), w, initial, true);
+    EXPECT_EQ(from_host.losses, from_device.losses) << w.name;
+    EXPECT_EQ(from_host.weights, from_device.weights) << w.name;
+  }
+}
+
+TEST(CudaTraining, ShuffledBatchesFromTheHostAndFromTheGpuAreTheSameRows) {
+  TABULA_REQUIRE_CUDA_DEVICE();
+  // Two models fit with the same seed, one from host data and one from device data: the
+  // shuffles are the same draws, so any row gathered wrongly shows in the weights.
+  const Workload w = workloads()[0];
+  std::vector<std::vector<float>> weights[2];
+  for (int on_host = 0; on_host < 2; ++on_host) {
+    Session data_session({.name = "data"});
+    Session session({.device = Device::cuda(0), .name = "shuffled", .seed = 11});
+    std::pair<Tensor, Tensor> data;
+    {
+      SessionScope scope(on_host ? data_session : session);
+      data = data_for(w, 200);
+    }
+    SessionScope scope(session);
+    Sequential model = w.build();
+    model.compile(w.optimizer(), w.loss);
+    model.fit(data.first, data.second, {.epochs = 2, .batch_size = 16, .verbose = 0});
+    for (const Tensor& t : model.get_weights()) weights[on_host].push_back(t.to_vector<float>());
+  }
+  EXPECT_EQ(weights[1], weights[0]);
+}
+
+TEST(CudaMemory, StagingForHostBatchesBelongsToTheSessionAndGoesBackWithIt) {
+  TABULA_REQUIRE_CUDA_DEVICE();
+  Session data_session({.name = "data"});
+  std::pair<Tensor, Tensor> data;
+  const Workload w = workloads()[0];
+  {
+    SessionScope scope(data_session);
+    data = data_for(w, 128);
+  }
+  Session session({.device = Device::cuda(0), .name = "staged"});
+  {
+    SessionScope scope(session);
+    Sequential model = w.build();
+    model.compile(w.optimizer(), w.loss);
+    model.fit(data.first, data.second, {.epochs = 1, .batch_size = 32, .verbose = 0});
+    bool listed = false;
+    for (const LiveObject& o : session.live_objects())
+      listed = listed || o.name.rfind("cuda_staging", 0) == 0;
+    EXPECT_TRUE(listed) << "the pinned staging buffer is not among the session's objects";
+    EXPECT_GT(session.memory_info(Device::cpu()).current, 0u);
+  }
+  session.clear();
+  EXPECT_EQ(session.memory_info(Device::cpu()).reserved, 0u);
+  EXPECT_EQ(session.memory_info(Device::cuda(0)).reserved, 0u);
+  // The dataset's own session is untouched, and a new model trains from it.
+  Session again({.device = Device::cuda(0), .name = "again"});
+  SessionScope scope(again);
+  Sequential model = w.build();
+  model.compile(w.optimizer(), w.loss);
+  History h = model.fit(data.first, data.second, {.epochs = 5, .batch_size = 32, .verbose = 0});
+  EXPECT_LT(h.history["loss"].back(), h.history["loss"].front());
 }
 
 TEST(CudaTraining, DropoutTrainsOnTheGpu) {

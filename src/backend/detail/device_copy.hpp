@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "backend/detail/scratch.hpp"
 #include "tabula/core/device.hpp"
 
 namespace tabula::detail {
@@ -12,12 +13,19 @@ namespace tabula::detail {
 /// @throws Error when a CUDA copy fails or CUDA is not built in.
 void copy_bytes(void* dst, Device to, const void* src, Device from, std::size_t bytes);
 
-/// Copies rows `rows[0..count)` of `src` (rows of `row_bytes` on `from`) to rows 0..count of
-/// `dst` on `to`: a batch gathered from a dataset in shuffled order. Runs of consecutive rows
-/// are one copy; on the CPU, a large gather runs in parts on the kernels' threads.
-/// @throws Error as copy_bytes.
-void gather_rows(void* dst, Device to, const void* src, Device from, std::size_t row_bytes,
-                 const std::int64_t* rows, std::int64_t count);
+/// Copies rows `rows[0..count)` (a host array) of `src` (rows of `row_bytes` on `from`) to
+/// rows 0..count of `dst` on `to`: a batch gathered from a dataset in shuffled order.
+/// `scratch` is the target's session, whose staging a CUDA target uses (cuda_gather.hpp):
+/// from the host, the rows are gathered into pinned memory and go over in one copy; on the
+/// device, a kernel gathers them. Other moves copy each run of consecutive rows.
+/// @throws Error as copy_bytes; OutOfMemory when the staging cannot grow.
+void gather_rows(Scratch& scratch, void* dst, Device to, const void* src, Device from,
+                 std::size_t row_bytes, const std::int64_t* rows, std::int64_t count);
+
+/// gather_rows within host memory: runs of consecutive rows are one memcpy, and a large gather
+/// runs in parts on the kernels' threads.
+void gather_host_rows(void* dst, const void* src, std::size_t row_bytes, const std::int64_t* rows,
+                      std::int64_t count);
 
 /// Sets `bytes` bytes at `dst` on `device` to zero.
 void zero_bytes(void* dst, Device device, std::size_t bytes);

@@ -227,20 +227,23 @@ void SessionCore::end_use() noexcept {
 
 DeviceContext& SessionCore::device_context(Device device, DeviceContextFactory make) {
   std::lock_guard lock(contexts_mutex_);
-  auto it = contexts_.find(device);
-  if (it == contexts_.end()) it = contexts_.emplace(device, make(*this, device)).first;
-  return *it->second;
+  for (const ContextEntry& entry : contexts_)
+    if (entry.device == device && entry.make == make) return *entry.context;
+  std::unique_ptr<DeviceContext> made = make(*this, device);
+  contexts_.push_back({device, make, std::move(made)});
+  return *contexts_.back().context;
 }
 
 void SessionCore::clear_now() noexcept {
   {
     // Library handles go first, while the memory they work in is still the session's; their
     // buffers go back to the pool through the usual release (the session lock is not held).
-    std::map<Device, std::unique_ptr<DeviceContext>> contexts;
+    std::vector<ContextEntry> contexts;
     {
       std::lock_guard lock(contexts_mutex_);
       contexts.swap(contexts_);
     }
+    while (!contexts.empty()) contexts.pop_back();  // the latest first: it may use an earlier one
   }
   {
     std::lock_guard lock(mutex_);

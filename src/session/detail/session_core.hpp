@@ -46,7 +46,8 @@ class SessionCore : public std::enable_shared_from_this<SessionCore> {
   /// call, under a `SessionUse`). @throws OutOfMemory with the session's breakdown.
   void* allocate_scratch(std::size_t bytes, Device device);
   void release_scratch(void* data, std::size_t bytes, Device device) noexcept;
-  /// The session's kernel context for `device` (see `DeviceContext`), made with `make` on
+  /// The session's kernel context for `device` made by `make` (see `DeviceContext`; one per
+  /// device and factory: a library handle, a staging buffer), made with `make` on
   /// first use; destroyed by `clear`. @throws what `make` throws (nothing is kept then).
   DeviceContext& device_context(Device device, DeviceContextFactory make);
   /// Returns a live storage's bytes; called from `~Storage`.
@@ -120,7 +121,12 @@ class SessionCore : public std::enable_shared_from_this<SessionCore> {
   SessionOptions options_;
   // Taken before mutex_: a context is made (and may allocate) under it.
   std::mutex contexts_mutex_;
-  std::map<Device, std::unique_ptr<DeviceContext>> contexts_;
+  struct ContextEntry {
+    Device device;
+    DeviceContextFactory make;
+    std::unique_ptr<DeviceContext> context;
+  };
+  std::vector<ContextEntry> contexts_;  // a handful: searched in order
   std::shared_mutex use_mutex_;  // taken before mutex_, never after it
   std::atomic<bool> clear_deferred_{false};
   mutable std::mutex mutex_;
