@@ -191,6 +191,15 @@ TABULA_HD inline void col2im(index_t i, const Window2d& w, const float* columns,
 
 // ---- pooling (windows clipped to the input; never empty) ---------------------------------
 
+/// The (sample, row, column, channel) of flat NHWC index i.
+struct Nhwc {
+  index_t n, h, w, c;
+};
+TABULA_HD inline Nhwc nhwc_of(index_t i, index_t height, index_t width, index_t channels) {
+  return {i / (channels * width * height), (i / (channels * width)) % height,
+          (i / channels) % width, i % channels};
+}
+
 /// The window of output (oh, ow) clipped to the input: rows [h0, h1), columns [w0, w1).
 struct Clipped {
   index_t h0, h1, w0, w1;
@@ -204,10 +213,7 @@ TABULA_HD inline Clipped clipped_window(const Window2d& w, index_t oh, index_t o
 /// Output element i = (n, oh, ow, c): the window's first maximum and its flat input index.
 TABULA_HD inline void max_pool_forward(index_t i, const Window2d& w, const float* x, float* y,
                                        std::int32_t* argmax) {
-  const index_t c = i % w.channels;
-  const index_t ow = (i / w.channels) % w.out_w;
-  const index_t oh = (i / (w.channels * w.out_w)) % w.out_h;
-  const index_t n = i / (w.channels * w.out_w * w.out_h);
+  const auto [n, oh, ow, c] = nhwc_of(i, w.out_h, w.out_w, w.channels);
   const Clipped b = clipped_window(w, oh, ow);
   const index_t base = n * w.in_h * w.in_w * w.channels + c;
   index_t best_at = base + (b.h0 * w.in_w + b.w0) * w.channels;
@@ -227,10 +233,7 @@ TABULA_HD inline void max_pool_forward(index_t i, const Window2d& w, const float
 /// Input element i = (n, ih, iw, c): the gradients of the outputs whose maximum it was.
 TABULA_HD inline void max_pool_backward(index_t i, const Window2d& w, const float* dy,
                                         const std::int32_t* argmax, float* dx) {
-  const index_t c = i % w.channels;
-  const index_t iw = (i / w.channels) % w.in_w;
-  const index_t ih = (i / (w.channels * w.in_w)) % w.in_h;
-  const index_t n = i / (w.channels * w.in_w * w.in_h);
+  const auto [n, ih, iw, c] = nhwc_of(i, w.in_h, w.in_w, w.channels);
   const Covering rows = covering(ih, w.pad_top, w.kernel_h, w.stride_h, w.out_h);
   const Covering cols = covering(iw, w.pad_left, w.kernel_w, w.stride_w, w.out_w);
   float sum = 0.0f;
@@ -248,10 +251,7 @@ TABULA_HD inline float window_inverse_size(const Clipped& b) {
 
 /// Output element i: the mean of its window's elements inside the input.
 TABULA_HD inline void avg_pool_forward(index_t i, const Window2d& w, const float* x, float* y) {
-  const index_t c = i % w.channels;
-  const index_t ow = (i / w.channels) % w.out_w;
-  const index_t oh = (i / (w.channels * w.out_w)) % w.out_h;
-  const index_t n = i / (w.channels * w.out_w * w.out_h);
+  const auto [n, oh, ow, c] = nhwc_of(i, w.out_h, w.out_w, w.channels);
   const Clipped b = clipped_window(w, oh, ow);
   const index_t base = n * w.in_h * w.in_w * w.channels + c;
   float sum = 0.0f;
@@ -262,10 +262,7 @@ TABULA_HD inline void avg_pool_forward(index_t i, const Window2d& w, const float
 
 /// Input element i: its share of the gradient of every window that covers it.
 TABULA_HD inline void avg_pool_backward(index_t i, const Window2d& w, const float* dy, float* dx) {
-  const index_t c = i % w.channels;
-  const index_t iw = (i / w.channels) % w.in_w;
-  const index_t ih = (i / (w.channels * w.in_w)) % w.in_h;
-  const index_t n = i / (w.channels * w.in_w * w.in_h);
+  const auto [n, ih, iw, c] = nhwc_of(i, w.in_h, w.in_w, w.channels);
   const Covering rows = covering(ih, w.pad_top, w.kernel_h, w.stride_h, w.out_h);
   const Covering cols = covering(iw, w.pad_left, w.kernel_w, w.stride_w, w.out_w);
   float sum = 0.0f;
