@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "cuda_unusable.hpp"
 #include "tabula/data/fashion_mnist.hpp"
 #include "tabula/tabula.hpp"
 
@@ -26,15 +27,6 @@ namespace tb = tabula;
 namespace {
 
 std::size_t rss_bytes() { return tb::process_memory().rss; }
-
-// Why `--device cuda` cannot run here, or "" when it can.
-std::string cuda_unusable() {
-#if TABULA_WITH_CUDA
-  return tb::cuda_device_count() > 0 ? "" : "no CUDA device present (the driver reports none)";
-#else
-  return "this build of tabula has no CUDA (configure with -DTABULA_WITH_CUDA=ON)";
-#endif
-}
 
 // Bytes of `device` in use now: the process's RSS on the CPU, the driver's total - free on a
 // GPU.
@@ -70,7 +62,7 @@ int main(int argc, char** argv) {
   }
   const bool on_gpu = device_name == "cuda";
   if (on_gpu) {
-    if (const std::string why = cuda_unusable(); !why.empty()) {
+    if (const std::string why = tb::bench::cuda_unusable(); !why.empty()) {
       std::fprintf(stderr, "memory_bench: --device cuda: %s\n", why.c_str());
       return 1;
     }

@@ -26,6 +26,7 @@
 #include <cblas.h>
 #endif
 
+#include "cuda_unusable.hpp"
 #include "tabula/data/fashion_mnist.hpp"
 #include "tabula/tabula.hpp"
 
@@ -168,15 +169,6 @@ double sgemm_peak_gflops(int threads) {
 }
 #endif
 
-// Why `--device cuda` cannot run here, or "" when it can.
-std::string cuda_unusable() {
-#if TABULA_WITH_CUDA
-  return tb::cuda_device_count() > 0 ? "" : "no CUDA device present (the driver reports none)";
-#else
-  return "this build of tabula has no CUDA (configure with -DTABULA_WITH_CUDA=ON)";
-#endif
-}
-
 // Waits for the GPU's queued work: the last parameter the optimizer updated is read back,
 // which waits on the thread's stream, behind every kernel of the last step.
 void wait_for_training(const tb::Sequential& model) {
@@ -241,7 +233,7 @@ int main(int argc, char** argv) {
   }
   const bool on_gpu = device_name == "cuda";
   if (on_gpu) {
-    if (const std::string why = cuda_unusable(); !why.empty()) {
+    if (const std::string why = tb::bench::cuda_unusable(); !why.empty()) {
       std::fprintf(stderr, "train_bench: --device cuda: %s\n", why.c_str());
       return 1;
     }

@@ -118,16 +118,20 @@ Trained train_on(Device device, const Workload& w, const std::vector<std::vector
   return out;
 }
 
+// The weights `w` is initialised with, in a CPU session of its own.
+std::vector<std::vector<float>> initial_weights(const Workload& w) {
+  Session session({.name = "initial"});
+  SessionScope scope(session);
+  std::vector<std::vector<float>> initial;
+  for (const Tensor& t : w.build().get_weights()) initial.push_back(t.to_vector<float>());
+  return initial;
+}
+
 TEST(CudaTraining, EveryWorkloadLearnsTheSameWeightsOnTheGpuAsOnTheCpu) {
   TABULA_REQUIRE_CUDA_DEVICE();
   for (const Workload& w : workloads()) {
     // Both start from the weights a CPU model was initialised with.
-    std::vector<std::vector<float>> initial;
-    {
-      Session session({.name = "initial"});
-      SessionScope scope(session);
-      for (const Tensor& t : w.build().get_weights()) initial.push_back(t.to_vector<float>());
-    }
+    const std::vector<std::vector<float>> initial = initial_weights(w);
     const Trained cpu = train_on(Device::cpu(), w, initial);
     const Trained gpu = train_on(Device::cuda(0), w, initial);
     ASSERT_EQ(gpu.losses.size(), cpu.losses.size()) << w.name;
@@ -147,12 +151,7 @@ TEST(CudaTraining, EveryWorkloadLearnsTheSameWeightsOnTheGpuAsOnTheCpu) {
 TEST(CudaTraining, ADatasetOnTheHostTrainsAsOneOnTheGpuDoes) {
   TABULA_REQUIRE_CUDA_DEVICE();
   for (const Workload& w : workloads()) {
-    std::vector<std::vector<float>> initial;
-    {
-      Session session({.name = "initial"});
-      SessionScope scope(session);
-      for (const Tensor& t : w.build().get_weights()) initial.push_back(t.to_vector<float>());
-    }
+    const std::vector<std::vector<float>> initial = initial_weights(w);
     // Batches staged from the host and batches gathered on the device hold the same rows.
     const Trained from_device = train_on(Device::cuda(0), w, initial);
     const Trained from_host = train_on(Device::cuda(0), w, initial, true);
