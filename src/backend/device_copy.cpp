@@ -67,9 +67,10 @@ void gather_rows(Scratch& scratch, void* dst, Device to, const void* src, Device
                  std::size_t row_bytes, const std::int64_t* rows, std::int64_t count) {
   if (to.is_cpu() && from.is_cpu()) return gather_host_rows(dst, src, row_bytes, rows, count);
 #if TABULA_WITH_CUDA
-  if (to.is_cuda()) return cuda_gather_rows(scratch, dst, to, src, from, row_bytes, rows, count);
+  if (to.is_cuda() && (from.is_cpu() || from == to))
+    return cuda_gather_rows(scratch, dst, to, src, from, row_bytes, rows, count);
 #endif
-  (void)scratch;
+  (void)scratch;  // to the host, or between two GPUs: a copy per run of rows
   gather_run(static_cast<std::byte*>(dst), to, static_cast<const std::byte*>(src), from, row_bytes,
              rows, 0, count);
 }

@@ -93,6 +93,35 @@ TEST_F(BatchScoreTest, CategoricalAccuracyRefusesClassIndicesAndSaysWhichMetricR
       message, {"categorical_accuracy", "float32", "int32", "sparse_categorical_accuracy"});
 }
 
+TEST_F(BatchScoreTest, BuffersOfTheWrongSizeOrTypeAreRefusedBeforeAnythingIsWritten) {
+  const Loss sparse = Loss::from_name("sparse_categorical_crossentropy");
+  Tensor short_grad = full({2, 4}, 7.0f);
+  testing::expect_contains(
+      testing::thrown_message<InvalidArgument>(
+          [&] { (void)score_batch(&sparse, {}, probabilities(), labels(), &short_grad, true); }),
+      {"gradient", "12 elements", "8"});
+  EXPECT_EQ(short_grad.to_vector<float>(), std::vector<float>(8, 7.0f));
+  const Tensor two_labels = from_vector(std::vector<std::int32_t>{1, 2});
+  testing::expect_contains(
+      testing::thrown_message<InvalidArgument>(
+          [&] { (void)score_batch(&sparse, {}, probabilities(), two_labels, nullptr, false); }),
+      {"targets", "3 class indices", "2"});
+  const Loss mse = Loss::from_name("mse");
+  const Tensor integer_targets = from_vector(std::vector<std::int32_t>(12, 1), Shape{3, 4});
+  testing::expect_contains(
+      testing::thrown_message<InvalidArgument>(
+          [&] { (void)score_batch(&mse, {}, probabilities(), integer_targets, nullptr, false); }),
+      {"mean_squared_error targets", "float32", "int32"});
+}
+
+TEST_F(BatchScoreTest, BinaryAccuracyThresholdsFloat64TargetsAsFloat32Ones) {
+  const Loss loss = Loss::from_name("binary_crossentropy");
+  const std::vector<Metric> metrics{Metric::resolve("binary_accuracy", loss, Shape{1})};
+  const Tensor p = from_vector(std::vector<float>{0.9f, 0.2f}, Shape{2, 1});
+  const Tensor soft = from_vector(std::vector<double>{0.7, 0.3}, Shape{2, 1});
+  EXPECT_EQ(score_batch(nullptr, metrics, p, soft, nullptr, false).correct[0], 2.0);
+}
+
 TEST_F(BatchScoreTest, MetricsAloneNeedNoLoss) {
   const Loss loss = Loss::from_name("sparse_categorical_crossentropy");
   const std::vector<Metric> metrics{Metric::resolve("accuracy", loss, Shape{4})};

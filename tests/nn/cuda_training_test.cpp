@@ -82,6 +82,14 @@ std::pair<Tensor, Tensor> data_for(const Workload& w, std::int64_t n) {
   return {x, from_vector(t, Shape{n, w.classes})};
 }
 
+void set_weights(Sequential& model, const std::vector<std::vector<float>>& values) {
+  std::vector<Tensor> tensors;
+  const std::vector<Tensor> current = model.get_weights();
+  for (std::size_t i = 0; i < values.size(); ++i)
+    tensors.push_back(from_vector(values[i], current[i].shape()));
+  model.set_weights(tensors);
+}
+
 struct Trained {
   std::vector<double> losses;
   std::vector<std::vector<float>> weights;
@@ -104,11 +112,7 @@ Trained train_on(Device device, const Workload& w, const std::vector<std::vector
   if (!data_on_host) data = data_for(w, 96);
   Sequential model = w.build();
   model.compile(w.optimizer(), w.loss, {"accuracy"});
-  std::vector<Tensor> values;
-  const std::vector<Tensor> current = model.get_weights();
-  for (std::size_t i = 0; i < initial.size(); ++i)
-    values.push_back(from_vector(initial[i], current[i].shape()));
-  model.set_weights(values);
+  set_weights(model, initial);
   const auto& [x, y] = data;
   History h = model.fit(x, y, {.epochs = 3, .batch_size = 32, .verbose = 0, .shuffle = false});
   Trained out;
@@ -214,6 +218,34 @@ TEST(CudaMemory, StagingForHostBatchesBelongsToTheSessionAndGoesBackWithIt) {
   model.compile(w.optimizer(), w.loss);
   History h = model.fit(data.first, data.second, {.epochs = 5, .batch_size = 32, .verbose = 0});
   EXPECT_LT(h.history["loss"].back(), h.history["loss"].front());
+}
+
+TEST(CudaTraining, ByteLabelsGatherOntoTheGpuAsInt64LabelsDo) {
+  TABULA_REQUIRE_CUDA_DEVICE();
+  // One-byte rows take the gather kernel's byte path, from the host and from the device.
+  const Workload w = workloads()[0];
+  const std::vector<std::vector<float>> initial = initial_weights(w);
+  std::vector<double> losses[3];
+  for (int variant = 0; variant < 3;
+       ++variant) {  // int64 on the GPU, uint8 on the GPU, on the host
+    Session data_session({.name = "data"});
+    Session session({.device = Device::cuda(0), .name = "labels"});
+    std::pair<Tensor, Tensor> data;
+    {
+      SessionScope scope(variant == 2 ? data_session : session);
+      data = data_for(w, 96);
+      if (variant > 0) data.second = data.second.astype(DType::uint8);
+    }
+    SessionScope scope(session);
+    Sequential model = w.build();
+    model.compile(w.optimizer(), w.loss, {"accuracy"});
+    set_weights(model, initial);
+    History h = model.fit(data.first, data.second,
+                          {.epochs = 3, .batch_size = 32, .verbose = 0, .shuffle = false});
+    losses[variant] = h.history["loss"];
+  }
+  EXPECT_EQ(losses[1], losses[0]);
+  EXPECT_EQ(losses[2], losses[0]);
 }
 
 TEST(CudaTraining, DropoutTrainsOnTheGpu) {

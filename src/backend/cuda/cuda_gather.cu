@@ -1,4 +1,4 @@
-#include <cstring>
+#include <cstdint>
 #include <mutex>
 
 #include "backend/cuda/cuda_gather.hpp"
@@ -24,37 +24,39 @@ void gather_on_device(const Stream& stream, T* dst, const T* src, const std::int
       "gather_rows");
 }
 
+bool word_aligned(const void* p) {
+  return reinterpret_cast<std::uintptr_t>(p) % sizeof(std::uint32_t) == 0;
+}
+
 }  // namespace
 
 void cuda_gather_rows(Scratch& scratch, void* dst, Device to, const void* src, Device from,
                       std::size_t row_bytes, const std::int64_t* rows, std::int64_t count) {
   if (count <= 0 || row_bytes == 0) return;
-  // (Devices compared by their parts: nvcc does not define the defaulted operator==.)
-  TABULA_EXPECT(from.is_cpu() || from.index() == to.index(), InvalidArgument,
-                "gather of a batch onto " << to.str(), "rows from the host or from " << to.str(),
-                "rows on " << from.str());
-  auto& staging = static_cast<CudaStaging&>(scratch.context(&CudaStaging::make));
   const Stream stream = Stream::for_device(to);
-  std::lock_guard lock(staging.mutex());
   const auto n = static_cast<std::size_t>(count);
   if (from.is_cpu()) {
     // Gathered on the host into pinned memory, then one copy the device runs on its own.
-    std::byte* staged = staging.host_buffer(n * row_bytes);
-    gather_host_rows(staged, src, row_bytes, rows, count);
-    staging.upload(dst, n * row_bytes, stream);
+    auto& staging = static_cast<CudaStaging&>(scratch.context(&CudaStaging::make));
+    std::lock_guard lock(staging.mutex());
+    const CudaStaging::Slot slot = staging.next(n * row_bytes);
+    gather_host_rows(slot.data, src, row_bytes, rows, count);
+    staging.upload(slot, dst, n * row_bytes, stream);
     return;
   }
-  // On the device: the indices go over, a kernel reads the rows.
-  std::int64_t* indices = staging.device_indices(n);
-  std::memcpy(staging.host_buffer(n * sizeof(std::int64_t)), rows, n * sizeof(std::int64_t));
-  staging.upload(indices, n * sizeof(std::int64_t), stream);
-  if (row_bytes % sizeof(std::uint32_t) == 0) {
+  // On the device: the indices go over (from pageable memory the driver copies them before
+  // the call returns), a kernel reads the rows. The indices' scratch goes back to the pool at
+  // once; the next user of the block is queued behind the kernel on this stream.
+  ScratchBlock indices(scratch, n * sizeof(std::int64_t));
+  auto* device_rows = static_cast<std::int64_t*>(indices.data());
+  copy_bytes(device_rows, to, rows, Device::cpu(), n * sizeof(std::int64_t));
+  if (row_bytes % sizeof(std::uint32_t) == 0 && word_aligned(dst) && word_aligned(src)) {
     gather_on_device(stream, static_cast<std::uint32_t*>(dst),
-                     static_cast<const std::uint32_t*>(src), indices, count,
+                     static_cast<const std::uint32_t*>(src), device_rows, count,
                      static_cast<std::int64_t>(row_bytes / sizeof(std::uint32_t)));
   } else {
     gather_on_device(stream, static_cast<std::uint8_t*>(dst), static_cast<const std::uint8_t*>(src),
-                     indices, count, static_cast<std::int64_t>(row_bytes));
+                     device_rows, count, static_cast<std::int64_t>(row_bytes));
   }
 }
 

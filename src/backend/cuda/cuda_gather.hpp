@@ -10,8 +10,9 @@
 
 namespace tabula::detail {
 
-/// detail::gather_rows for a CUDA `to` (see device_copy.hpp), with `scratch` the session the
-/// target belongs to. Asynchronous: queued on the thread's stream. @throws Error, OutOfMemory.
+/// detail::gather_rows onto CUDA device `to` from the host or from `to` itself (see
+/// device_copy.hpp), with `scratch` the session the target belongs to. Asynchronous: queued on
+/// the thread's stream. @throws Error, OutOfMemory.
 void cuda_gather_rows(Scratch& scratch, void* dst, Device to, const void* src, Device from,
                       std::size_t row_bytes, const std::int64_t* rows, std::int64_t count);
 

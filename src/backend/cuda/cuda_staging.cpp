@@ -1,18 +1,21 @@
 #include "backend/cuda/cuda_staging.hpp"
 
+#include <cstdint>
+
 #include "session/detail/session_core.hpp"
 #include "tabula/core/errors.hpp"
+#include "tabula/memory/host_resource.hpp"
 
 namespace tabula::detail {
 
 namespace {
 
-// A staging buffer is large enough for a segment of its own in the host pool, and whole
-// multiples of it: no other block shares its pages, which the driver locks.
-constexpr std::size_t kStagingGranule = std::size_t{2} << 20;
+// Buffers grow in whole steps of this, so that a batch size that varies a little does not
+// re-register memory every step.
+constexpr std::size_t kStagingStep = std::size_t{2} << 20;
 
-std::size_t staging_size(std::size_t bytes) {
-  return (bytes + kStagingGranule - 1) / kStagingGranule * kStagingGranule;
+std::size_t round_up(std::size_t bytes, std::size_t step) {
+  return (bytes + step - 1) / step * step;
 }
 
 }  // namespace
@@ -20,56 +23,58 @@ std::size_t staging_size(std::size_t bytes) {
 std::unique_ptr<DeviceContext> CudaStaging::make(SessionCore& session, Device device) {
   auto staging = std::unique_ptr<CudaStaging>(new CudaStaging(session, device));
   check_cuda(cudaSetDevice(device.index()), "cudaSetDevice");
-  for (Slot& slot : staging->slots_)
-    check_cuda(cudaEventCreateWithFlags(&slot.copied, cudaEventDisableTiming), "cudaEventCreate");
+  for (Buffer& buffer : staging->buffers_)
+    check_cuda(cudaEventCreateWithFlags(&buffer.copied, cudaEventDisableTiming), "cudaEventCreate");
   return staging;
 }
 
 CudaStaging::~CudaStaging() {
-  for (Slot& slot : slots_) {
-    free_buffer(slot);
-    if (slot.copied != nullptr) cudaEventDestroy(slot.copied);
+  for (Buffer& buffer : buffers_) {
+    free_buffer(buffer);
+    if (buffer.copied != nullptr) cudaEventDestroy(buffer.copied);
   }
 }
 
-void CudaStaging::free_buffer(Slot& slot) noexcept {
-  if (!slot.buffer) return;
-  cudaEventSynchronize(slot.copied);  // the driver may still be reading it
-  cudaHostUnregister(slot.buffer->data());
-  slot.buffer.reset();
+void CudaStaging::free_buffer(Buffer& buffer) noexcept {
+  if (buffer.pinned != nullptr) {
+    cudaEventSynchronize(buffer.copied);  // the device may still be reading it
+    cudaHostUnregister(buffer.pinned);
+  }
+  buffer.pinned = nullptr;
+  buffer.pinned_bytes = 0;
+  buffer.storage.reset();
 }
 
-std::byte* CudaStaging::host_buffer(std::size_t bytes) {
-  Slot& slot = slots_[next_];
-  next_ = (next_ + 1) % slots_.size();
-  check_cuda(cudaEventSynchronize(slot.copied), "waiting for a staged copy");
-  if (!slot.buffer || slot.buffer->nbytes() < bytes) {
-    free_buffer(slot);
-    std::shared_ptr<Storage> buffer =
-        session_.allocate(staging_size(bytes), Device::cpu(), Category::data, "cuda_staging");
-    check_cuda(cudaHostRegister(buffer->data(), buffer->nbytes(), cudaHostRegisterDefault),
+CudaStaging::Slot CudaStaging::next(std::size_t bytes) {
+  const std::size_t index = next_;
+  Buffer& buffer = buffers_[index];
+  check_cuda(cudaEventSynchronize(buffer.copied), "waiting for a staged copy");
+  if (buffer.pinned_bytes < bytes) {
+    free_buffer(buffer);
+    // One page more than the pinned part: the pages pinned are whole pages of this block,
+    // whatever its alignment in the pool.
+    const std::size_t page = HostResource::page_size();
+    const std::size_t pinned_bytes = round_up(bytes, kStagingStep);
+    std::shared_ptr<Storage> storage =
+        session_.allocate(pinned_bytes + page, Device::cpu(), Category::data, "cuda_staging");
+    auto* pinned = reinterpret_cast<std::byte*>(
+        round_up(reinterpret_cast<std::uintptr_t>(storage->data()), page));
+    // Portable: registered for every device, so unregistering works whichever is current.
+    check_cuda(cudaHostRegister(pinned, pinned_bytes, cudaHostRegisterPortable),
                "cudaHostRegister (pinning the staging buffer)");
-    slot.buffer = std::move(buffer);
+    buffer.storage = std::move(storage);
+    buffer.pinned = pinned;
+    buffer.pinned_bytes = pinned_bytes;
   }
-  return static_cast<std::byte*>(slot.buffer->data());
+  next_ = (index + 1) % buffers_.size();
+  return {buffer.pinned, index};
 }
 
-void CudaStaging::upload(void* dst, std::size_t bytes, const Stream& stream) {
-  // host_buffer advanced past the slot it handed out.
-  Slot& slot = slots_[(next_ + slots_.size() - 1) % slots_.size()];
-  check_cuda(
-      cudaMemcpyAsync(dst, slot.buffer->data(), bytes, cudaMemcpyHostToDevice, stream.handle()),
-      "cudaMemcpyAsync (staged upload)");
-  check_cuda(cudaEventRecord(slot.copied, stream.handle()), "cudaEventRecord");
-}
-
-std::int64_t* CudaStaging::device_indices(std::size_t count) {
-  const std::size_t bytes = count * sizeof(std::int64_t);
-  if (!indices_ || indices_->nbytes() < bytes) {
-    indices_.reset();
-    indices_ = session_.allocate(bytes, device_, Category::workspace, "cuda_gather_indices");
-  }
-  return static_cast<std::int64_t*>(indices_->data());
+void CudaStaging::upload(const Slot& slot, void* dst, std::size_t bytes, const Stream& stream) {
+  Buffer& buffer = buffers_[slot.index];
+  check_cuda(cudaMemcpyAsync(dst, slot.data, bytes, cudaMemcpyHostToDevice, stream.handle()),
+             "cudaMemcpyAsync (staged upload)");
+  check_cuda(cudaEventRecord(buffer.copied, stream.handle()), "cudaEventRecord");
 }
 
 }  // namespace tabula::detail

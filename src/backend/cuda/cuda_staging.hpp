@@ -16,43 +16,50 @@ namespace tabula::detail {
 
 /// A session's staging for one CUDA device: two page-locked host buffers, used in turn, so that
 /// a batch gathered on the host goes to the device in one asynchronous copy (from pageable
-/// memory a copy is staged by the driver, and waits), and a device buffer for the row indices
-/// a gather on the device reads. The host buffers come from the session's host pool (category
-/// data, listed as "cuda_staging") and are registered with the driver while they are held;
-/// the index buffer from its device pool (category workspace, "cuda_gather_indices"). All of it
-/// goes back when the session is cleared. Callers hold `mutex()` from `host_buffer` to `upload`.
+/// memory the driver stages a copy itself, and the host waits for it). The buffers come from
+/// the session's host pool (category data, listed as "cuda_staging"); the whole pages inside a
+/// buffer are registered with the driver while it is held, so no other block's pages are
+/// locked. They go back when the session is cleared. Like a cuBLAS context, the buffers keep
+/// the session's core alive until the session clears its contexts (`clear`, or the `Session`
+/// object's end). Callers hold `mutex()` from `next` to `upload`; a slot is not handed out
+/// again before the copy queued from it has completed.
 class CudaStaging final : public DeviceContext {
  public:
   /// The factory a `Scratch` is asked with (`Scratch::context`).
   static std::unique_ptr<DeviceContext> make(SessionCore& session, Device device);
   ~CudaStaging() override;
 
+  /// Held from `next` to `upload`; taken before the session's lock (`next` allocates).
   std::mutex& mutex() noexcept { return mutex_; }
-  /// The next host buffer, of at least `bytes`, once the copy that last read it has completed.
+
+  /// A pinned buffer of at least `bytes`, the caller's to fill and then `upload`.
+  struct Slot {
+    std::byte* data;
+    std::size_t index;
+  };
+  /// The next slot, grown to `bytes` if need be, once the copy that last read it has completed.
   /// @throws OutOfMemory (the session's breakdown) when it must grow and cannot; Error.
-  std::byte* host_buffer(std::size_t bytes);
-  /// Queues the copy of the first `bytes` of the buffer `host_buffer` returned to `dst` on
-  /// `stream`; the buffer is busy until the copy completes. @throws Error.
-  void upload(void* dst, std::size_t bytes, const Stream& stream);
-  /// A device buffer of at least `count` row indices. Reused by the next gather only after the
-  /// kernels queued on the stream have read it (stream order). @throws OutOfMemory.
-  std::int64_t* device_indices(std::size_t count);
+  Slot next(std::size_t bytes);
+  /// Queues the copy of the first `bytes` of `slot` to `dst` on `stream`; the slot is busy
+  /// until the copy completes. @throws Error.
+  void upload(const Slot& slot, void* dst, std::size_t bytes, const Stream& stream);
 
  private:
   CudaStaging(SessionCore& session, Device device) : session_(session), device_(device) {}
 
-  struct Slot {
-    std::shared_ptr<Storage> buffer;  // registered with the driver while held
-    cudaEvent_t copied = nullptr;     // recorded after the last copy out of the buffer
+  struct Buffer {
+    std::shared_ptr<Storage> storage;
+    std::byte* pinned = nullptr;  // the whole pages inside the storage, registered
+    std::size_t pinned_bytes = 0;
+    cudaEvent_t copied = nullptr;  // recorded after the last copy out of the buffer
   };
-  void free_buffer(Slot& slot) noexcept;
+  void free_buffer(Buffer& buffer) noexcept;
 
   SessionCore& session_;
   Device device_;
   std::mutex mutex_;
-  std::array<Slot, 2> slots_;
-  std::size_t next_ = 0;  // the slot host_buffer hands out next
-  std::shared_ptr<Storage> indices_;
+  std::array<Buffer, 2> buffers_;
+  std::size_t next_ = 0;  // the buffer `next` hands out next
 };
 
 }  // namespace tabula::detail

@@ -16,8 +16,8 @@ void copy_bytes(void* dst, Device to, const void* src, Device from, std::size_t 
 /// Copies rows `rows[0..count)` (a host array) of `src` (rows of `row_bytes` on `from`) to
 /// rows 0..count of `dst` on `to`: a batch gathered from a dataset in shuffled order.
 /// `scratch` is the target's session, whose staging a CUDA target uses (cuda_gather.hpp):
-/// from the host, the rows are gathered into pinned memory and go over in one copy; on the
-/// device, a kernel gathers them. Other moves copy each run of consecutive rows.
+/// from the host, the rows are gathered into pinned memory and go over in one copy; from the
+/// same device, a kernel gathers them. Other moves copy each run of consecutive rows.
 /// @throws Error as copy_bytes; OutOfMemory when the staging cannot grow.
 void gather_rows(Scratch& scratch, void* dst, Device to, const void* src, Device from,
                  std::size_t row_bytes, const std::int64_t* rows, std::int64_t count);

@@ -123,10 +123,16 @@ TABULA_HD inline void metric_row(index_t r, MetricKind kind, const ScoredBatch& 
   double correct = 0.0;
   switch (kind) {
     case MetricKind::binary_accuracy: {
-      const bool float_targets = b.target_dtype == DType::float32;
+      // Float targets are probabilities (above 0.5 is 1); integer targets are 0/1 labels.
       for (index_t c = 0; c < cols; ++c) {
-        const bool target = float_targets ? static_cast<const float*>(b.target)[r * cols + c] > 0.5f
-                                          : label_of(b, r * cols + c) != 0;
+        const index_t at = r * cols + c;
+        bool target;
+        if (b.target_dtype == DType::float32)
+          target = static_cast<const float*>(b.target)[at] > 0.5f;
+        else if (b.target_dtype == DType::float64)
+          target = static_cast<const double*>(b.target)[at] > 0.5;
+        else
+          target = label_of(b, at) != 0;
         correct += (p[c] > 0.5f) == target ? 1.0 : 0.0;
       }
       break;

@@ -23,26 +23,35 @@ class Scratch {
   virtual DeviceContext& context(DeviceContextFactory make) = 0;
 };
 
-/// One acquired buffer of floats (none for zero floats), released when it goes out of scope.
+/// One acquired block of `bytes` (none for zero bytes), released when it goes out of scope.
 /// Not copyable.
-class ScratchFloats {
+class ScratchBlock {
  public:
-  ScratchFloats(Scratch& scratch, std::size_t floats)
-      : scratch_(scratch),
-        bytes_(floats * sizeof(float)),
-        data_(floats == 0 ? nullptr : static_cast<float*>(scratch.acquire(bytes_))) {}
-  ~ScratchFloats() {
+  ScratchBlock(Scratch& scratch, std::size_t bytes)
+      : scratch_(scratch), bytes_(bytes), data_(bytes == 0 ? nullptr : scratch.acquire(bytes)) {}
+  ~ScratchBlock() {
     if (data_ != nullptr) scratch_.release(data_, bytes_);
   }
-  ScratchFloats(const ScratchFloats&) = delete;
-  ScratchFloats& operator=(const ScratchFloats&) = delete;
+  ScratchBlock(const ScratchBlock&) = delete;
+  ScratchBlock& operator=(const ScratchBlock&) = delete;
 
-  float* data() const noexcept { return data_; }
+  void* data() const noexcept { return data_; }
 
  private:
   Scratch& scratch_;
   std::size_t bytes_;
-  float* data_;
+  void* data_;
+};
+
+/// One acquired buffer of `floats` floats (none for zero), released when it goes out of scope.
+class ScratchFloats {
+ public:
+  ScratchFloats(Scratch& scratch, std::size_t floats) : block_(scratch, floats * sizeof(float)) {}
+
+  float* data() const noexcept { return static_cast<float*>(block_.data()); }
+
+ private:
+  ScratchBlock block_;
 };
 
 }  // namespace tabula::detail

@@ -1,5 +1,7 @@
 #include "nn/detail/batch_score.hpp"
 
+#include <algorithm>
+
 #include "backend/detail/device_copy.hpp"
 #include "backend/detail/kernels.hpp"
 #include "nn/detail/loss.hpp"
@@ -30,28 +32,6 @@ std::int64_t score_columns(std::size_t metrics) {
   return ScoreMatrix::kFirstMetricColumn + static_cast<std::int64_t>(metrics);
 }
 
-// Scratch for the score matrix and its device-side sums, from the batch's session.
-class ScoreScratch {
- public:
-  ScoreScratch(const Tensor& owner, const Tensor& reserved, std::int64_t doubles)
-      : scratch_(owner, reserved),
-        bytes_(static_cast<std::size_t>(doubles) * sizeof(double)),
-        data_(static_cast<double*>(scratch_.acquire(bytes_))) {}
-  ~ScoreScratch() { scratch_.release(data_, bytes_); }
-  ScoreScratch(const ScoreScratch&) = delete;
-  ScoreScratch& operator=(const ScoreScratch&) = delete;
-
-  double* matrix() const noexcept { return data_; }
-  double* sums(std::int64_t rows, std::int64_t columns) const noexcept {
-    return data_ + rows * columns;
-  }
-
- private:
-  SessionScratch scratch_;
-  std::size_t bytes_;
-  double* data_;
-};
-
 }  // namespace
 
 std::int64_t score_batch_doubles(std::int64_t rows, std::size_t metrics) {
@@ -69,6 +49,25 @@ BatchScore score_batch(const Loss* loss, std::span<const Metric> metrics, const 
   const std::int64_t n = y_pred.numel();
   const std::int64_t cols = y_pred.shape().rank() > 0 ? y_pred.shape()[-1] : 1;
   const std::int64_t rows = cols > 0 ? n / cols : 0;
+  // The kernels read and write raw device memory: every extent is checked here first.
+  const bool class_indices = (loss && loss->kind() == LossKind::sparse_categorical_crossentropy) ||
+                             std::any_of(metrics.begin(), metrics.end(), [](const Metric& m) {
+                               return m.kind() == MetricKind::sparse_categorical_accuracy;
+                             });
+  TABULA_EXPECT(y_true.numel() == (class_indices ? rows : n), InvalidArgument,
+                "targets of " << y_pred.shape().str() << " outputs",
+                (class_indices ? rows : n) << (class_indices ? " class indices" : " values"),
+                y_true.numel() << " (" << y_true.shape().str() << ")");
+  if (loss && !class_indices)
+    TABULA_EXPECT(y_true.dtype() == DType::float32, InvalidArgument, loss->name() << " targets",
+                  "float32", name_of(y_true.dtype()));
+  if (grad) {
+    TABULA_EXPECT(grad->device() == device && grad->dtype() == DType::float32 && grad->numel() == n,
+                  InvalidArgument, "loss gradient buffer",
+                  "float32 of " << n << " elements on " << device.str(),
+                  name_of(grad->dtype())
+                      << " of " << grad->numel() << " on " << grad->device().str());
+  }
   BatchScore out;
   out.correct.assign(metrics.size(), 0.0);
   out.counted.assign(metrics.size(), 0.0);
@@ -84,8 +83,12 @@ BatchScore score_batch(const Loss* loss, std::span<const Metric> metrics, const 
   if (rows == 0) return out;
 
   const std::int64_t columns = score_columns(metrics.size());
-  const ScoreScratch scratch(y_pred, reserved, score_batch_doubles(rows, metrics.size()));
-  const ScoreMatrix scores{scratch.matrix(), columns};
+  // The score matrix, then its column sums on the device.
+  SessionScratch scratch(y_pred, reserved);
+  const ScratchBlock block(
+      scratch,
+      static_cast<std::size_t>(score_batch_doubles(rows, metrics.size())) * sizeof(double));
+  const ScoreMatrix scores{static_cast<double*>(block.data()), columns};
   const ScoredBatch batch{static_cast<const float*>(y_pred.raw_data()), y_true.raw_data(),
                           y_true.dtype(), rows, cols};
   Kernels& kernels = kernels_for(device);
@@ -103,7 +106,7 @@ BatchScore score_batch(const Loss* loss, std::span<const Metric> metrics, const 
     kernels.metric_rows(metrics[i].kind(), batch, scores,
                         ScoreMatrix::kFirstMetricColumn + static_cast<std::int64_t>(i));
   std::vector<double> sums(static_cast<std::size_t>(columns));
-  kernels.sum_scores(scores, rows, scratch.sums(rows, columns), sums.data());
+  kernels.sum_scores(scores, rows, scores.data + rows * columns, sums.data());
 
   if (loss) {
     if (sums[ScoreMatrix::kBadLabelColumn] > 0) throw_bad_label(y_true, rows, cols);

@@ -24,11 +24,12 @@ std::int64_t score_batch_doubles(std::int64_t rows, std::size_t metrics);
 /// Scores `y_pred` against `y_true` (both on the same device) with `loss` (none: metrics
 /// only) and `metrics`; writes the loss's gradient into `grad` when given (dL/d(logits) when
 /// `fused`, see Loss::fuses_with). The kernels run on the batch's device with scratch from its
-/// session (`reserved` first, when it is defined, free and large enough: a training loop's
-/// buffer, so that its steps allocate nothing); one copy brings every figure back, so a
-/// training step waits for its device once.
-/// @throws InvalidArgument naming the first sample whose class index is out of range, or
-/// targets a metric cannot read; OutOfMemory when the scratch cannot be had.
+/// session (`reserved` first, when it is defined and large enough: a training loop's buffer,
+/// so that its steps allocate nothing; no other call may be using it meanwhile); one copy
+/// brings every figure back, so a training step waits for its device once.
+/// @throws InvalidArgument naming the first sample whose class index is out of range; for
+/// targets, outputs or a gradient buffer of the wrong device, dtype or size (expected and got);
+/// OutOfMemory when the scratch cannot be had.
 BatchScore score_batch(const Loss* loss, std::span<const Metric> metrics, const Tensor& y_pred,
                        const Tensor& y_true, const Tensor* grad, bool fused,
                        const Tensor& reserved = Tensor());

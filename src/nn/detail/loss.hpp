@@ -35,7 +35,9 @@ class Loss {
   /// The mean loss of a batch. When `grad` is given, writes dL/d(y_pred), or dL/d(logits)
   /// when `fused` (see fuses_with). y_pred and grad may not alias. A batch scored with
   /// metrics too is better scored at once (score_batch).
-  /// @throws InvalidArgument naming the first sample whose class index is out of range.
+  /// Outputs, targets and gradient are on one device, whose kernels compute the loss.
+  /// @throws InvalidArgument naming the first sample whose class index is out of range, or
+  /// the tensor of the wrong device, dtype or size.
   double compute(const Tensor& y_pred, const Tensor& y_true, const Tensor* grad,
                  bool fused) const;
 

@@ -28,8 +28,9 @@ namespace tabula::detail {
 /// Owns a session's pools, registry, names and random generator. Handles hold it through
 /// `shared_ptr`, so it outlives the `Session` object until the last stale handle is gone.
 /// Thread-safe: one mutex guards the registry, counters, names and generator; each pool has
-/// its own lock inside. Lock order: use lock (see `SessionUse`), contexts lock, session lock,
-/// pool lock; the global session list is never held while taking a session lock.
+/// its own lock inside. Lock order: use lock (see `SessionUse`), contexts lock, a context's
+/// own lock (a cuBLAS handle's, a staging buffer's), session lock, pool lock; the global session
+/// list is never held while taking a session lock.
 class SessionCore : public std::enable_shared_from_this<SessionCore> {
  public:
   explicit SessionCore(SessionOptions options);
