@@ -32,8 +32,10 @@ Activation lstm_activation(std::string_view option, const std::string& value) {
 //                       turns step t's into dL/d(pre-activations) once it has used them, and
 //                       the two whole-sequence gemms (d kernel, dx) read them from there
 //   cells_  (B, T, U)   the cell states c_t
-//   hidden_ (B, T-1, U) h_0 .. h_{T-2} without return_sequences (with it, y holds every h_t;
-//                       h_{T-1} always goes straight to y)
+//   hidden_ (B, T, U)   h_0 .. h_{T-2} without return_sequences, and zeros in the last slot
+//                       (h_{T-1} goes straight to y); with it, y holds every h_t. Either way
+//                       the h_t of all samples are one (B * T, U) matrix, which the recurrent
+//                       kernel's gradient reads in one gemm (see backward)
 //   dh_, dc_ (B, U)     the gradients flowing back through the recurrence (workspace)
 class LSTMLayer final : public LayerImpl {
  public:
@@ -79,14 +81,17 @@ class LSTMLayer final : public LayerImpl {
     };
     gates_ = buffer({batch, timesteps_, 4 * units_}, Category::activations, "gates");
     cells_ = buffer({batch, timesteps_, units_}, Category::activations, "cells");
-    if (!return_sequences_ && timesteps_ > 1)
-      hidden_ = buffer({batch, timesteps_ - 1, units_}, Category::activations, "hidden");
+    if (!return_sequences_) {
+      hidden_ = buffer({batch, timesteps_, units_}, Category::activations, "hidden");
+      detail::zero_bytes(hidden_.raw_data(), hidden_.device(), hidden_.nbytes());  // last slots
+    }
     dh_ = buffer({batch, units_}, Category::workspace, "dh");
     dc_ = buffer({batch, units_}, Category::workspace, "dc");
     const index_t T = timesteps_, U = units_, G = 4 * units_;
     packing_ = detail::reserve_gemm_packing(name(), kernel_->value.device(),
                                             {{batch * T, G, features_},
                                              {batch, G, U},
+                                             {U, G, batch * T},
                                              {U, G, batch},
                                              {batch, U, G},
                                              {features_, G, batch * T},
@@ -145,23 +150,27 @@ class LSTMLayer final : public LayerImpl {
     detail::zero_bytes(dc, dc_.device(), static_cast<std::size_t>(rows * U) * sizeof(float));
     detail::LstmStep step = step_of(rows);
     step.dy_ld = return_sequences_ ? T * U : U;
-    bool accumulated = false;  // d(recurrent_kernel) written at least once
     for (index_t t = T; t-- > 0;) {
       float* gates_t = gates + t * G;
       // dL/dh_t from the output: every step with return_sequences, else the last one only.
       const float* dy_t = return_sequences_ ? f32(dy) + t * U : t == T - 1 ? f32(dy) : nullptr;
       rk.lstm_backward_step(step, gates_t, t > 0 ? cells + (t - 1) * U : nullptr, cells + t * U,
                             t == T - 1 ? nullptr : dh, dy_t, dc);
-      if (t == 0) break;  // h_{-1} = 0: no recurrent-kernel term, no earlier state
-      const Rows h_prev = hidden_at(y, t - 1);
-      k.gemm(scratch, true, false, U, G, rows, 1.0f, h_prev.data, h_prev.ld, gates_t, T * G,
-             accumulated ? 1.0f : 0.0f, d_recurrent, G);
-      accumulated = true;
+      if (t == 0) break;  // h_{-1} = 0: no earlier state
       k.gemm(scratch, false, true, rows, U, G, 1.0f, gates_t, T * G, recurrent, G, 0.0f, dh, U);
     }
-    if (!accumulated)
-      detail::zero_bytes(d_recurrent, recurrent_kernel_->gradient.device(),
-                         recurrent_kernel_->gradient.nbytes());
+
+    // d(recurrent_kernel) = sum over samples b and steps t >= 1 of h_{b,t-1}^T dg_{b,t}. With
+    // the h_t of all samples one (B * T, U) matrix and the dg_t one (B * T, 4U) matrix, these
+    // are the pairs (h row i - 1, dg row i) for i = b * T + t: one gemm over i = 1 .. B*T - 1,
+    // instead of one per step. The pairs at t = 0 read h_{b-1,T-1}: a zero slot in hidden_,
+    // and in y (return_sequences) a real state, whose term the second gemm takes back out.
+    const float* h_all = return_sequences_ ? f32(y) : f32(hidden_);
+    k.gemm(scratch, true, false, U, G, rows * T - 1, 1.0f, h_all, U, gates + G, G, 0.0f,
+           d_recurrent, G);
+    if (return_sequences_ && rows > 1)
+      k.gemm(scratch, true, false, U, G, rows - 1, -1.0f, f32(y) + (T - 1) * U, T * U,
+             gates + T * G, T * G, 1.0f, d_recurrent, G);
 
     // Whole-sequence gemms over rows * T rows of dL/d(gate pre-activations).
     k.gemm(scratch, true, false, features_, G, rows * T, 1.0f, f32(x), features_, gates, G, 0.0f,
@@ -182,7 +191,7 @@ class LSTMLayer final : public LayerImpl {
   Rows hidden_at(const Tensor& y, index_t t) const {
     if (return_sequences_) return {f32(y) + t * units_, timesteps_ * units_};
     if (t == timesteps_ - 1) return {f32(y), units_};
-    return {f32(hidden_) + t * units_, (timesteps_ - 1) * units_};
+    return {f32(hidden_) + t * units_, timesteps_ * units_};
   }
 
   detail::LstmStep step_of(index_t rows) const {
