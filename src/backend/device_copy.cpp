@@ -75,6 +75,13 @@ void gather_rows(Scratch& scratch, void* dst, Device to, const void* src, Device
              rows, 0, count);
 }
 
+void reserve_gather_rows(Scratch& scratch, Device to, Device from, std::size_t bytes) {
+#if TABULA_WITH_CUDA
+  if (to.is_cuda() && from.is_cpu()) cuda_reserve_gather(scratch, to, bytes);
+#endif
+  (void)scratch, (void)to, (void)from, (void)bytes;
+}
+
 void zero_bytes(void* dst, Device device, std::size_t bytes) {
   if (bytes == 0) return;
   if (device.is_cpu()) {

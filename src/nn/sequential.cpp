@@ -87,6 +87,21 @@ void gather_rows(const Tensor& source, const std::vector<std::int64_t>& order,
                       source.device(), row_bytes, order.data() + begin, rows);
 }
 
+// What gathering batches of every source into the plan's buffers would allocate on its first
+// call (a GPU plan's pinned staging for host data), made now.
+void reserve_gathers(ExecutionPlan& plan, std::initializer_list<const Tensor*> sources) {
+  const Tensor input = plan.input(plan.capacity());
+  std::size_t row_bytes = 0;
+  for (const Tensor* t : sources)
+    if (t && t->shape()[0] > 0)
+      row_bytes = std::max(row_bytes, t->nbytes() / static_cast<std::size_t>(t->shape()[0]));
+  detail::SessionScratch scratch(input);
+  for (const Tensor* t : sources)
+    if (t)
+      detail::reserve_gather_rows(scratch, input.device(), t->device(),
+                                  row_bytes * static_cast<std::size_t>(plan.capacity()));
+}
+
 struct Totals {
   double loss = 0.0;
   double samples = 0.0;
@@ -341,6 +356,8 @@ History Sequential::fit(const Tensor& x, const Tensor& y, const FitOptions& opti
   // BatchNormalization's moving statistics): a refused allocation leaves the model as it was.
   plan.targets(plan.capacity(), y_shape, y.dtype());
   plan.scores(m.metrics_.size());
+  reserve_gathers(plan, {&x, &y, explicit_validation ? &options.validation_data->first : nullptr,
+                         explicit_validation ? &options.validation_data->second : nullptr});
   const std::int64_t steps = (n_train + plan.capacity() - 1) / plan.capacity();
   History history;
   Logs epoch_logs;

@@ -202,10 +202,10 @@ TEST(CudaMemory, StagingForHostBatchesBelongsToTheSessionAndGoesBackWithIt) {
     Sequential model = w.build();
     model.compile(w.optimizer(), w.loss);
     model.fit(data.first, data.second, {.epochs = 1, .batch_size = 32, .verbose = 0});
-    bool listed = false;
+    int listed = 0;
     for (const LiveObject& o : session.live_objects())
-      listed = listed || o.name.rfind("cuda_staging", 0) == 0;
-    EXPECT_TRUE(listed) << "the pinned staging buffer is not among the session's objects";
+      listed += o.name.rfind("cuda_staging", 0) == 0 && o.category == Category::data;
+    EXPECT_EQ(listed, 2) << "the two pinned staging buffers are not among the session's data";
     EXPECT_GT(session.memory_info(Device::cpu()).current, 0u);
   }
   session.clear();
@@ -246,6 +246,44 @@ TEST(CudaTraining, ByteLabelsGatherOntoTheGpuAsInt64LabelsDo) {
   }
   EXPECT_EQ(losses[1], losses[0]);
   EXPECT_EQ(losses[2], losses[0]);
+}
+
+// Counts the session's pinned staging buffers when the first epoch begins: after the fit has
+// reserved its buffers, before any step has changed the model.
+class StagingAtFirstEpoch final : public Callback {
+ public:
+  explicit StagingAtFirstEpoch(const Session& session) : session_(session) {}
+  void on_epoch_begin(int epoch) override {
+    if (epoch != 0) return;
+    buffers = 0;
+    for (const LiveObject& o : session_.live_objects())
+      buffers += o.name.rfind("cuda_staging", 0) == 0;
+  }
+  int buffers = -1;  // -1: the first epoch never began
+
+ private:
+  const Session& session_;
+};
+
+TEST(CudaMemory, HostStagingIsAllocatedBeforeTheFirstStepChangesTheModel) {
+  TABULA_REQUIRE_CUDA_DEVICE();
+  // An allocation refused mid-step would leave batch normalisation's moving statistics
+  // changed: both staging buffers exist before the first forward pass.
+  Session data_session({.name = "data"});
+  std::pair<Tensor, Tensor> data;
+  const Workload w = workloads()[1];
+  {
+    SessionScope scope(data_session);
+    data = data_for(w, 64);
+  }
+  Session session({.device = Device::cuda(0), .name = "reserved-staging"});
+  SessionScope scope(session);
+  Sequential model = w.build();
+  model.compile(w.optimizer(), w.loss);
+  auto probe = std::make_shared<StagingAtFirstEpoch>(session);
+  model.fit(data.first, data.second,
+            {.epochs = 1, .batch_size = 32, .verbose = 0, .callbacks = {probe}});
+  EXPECT_EQ(probe->buffers, 2);
 }
 
 TEST(CudaTraining, DropoutTrainsOnTheGpu) {

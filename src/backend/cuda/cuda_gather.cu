@@ -60,4 +60,11 @@ void cuda_gather_rows(Scratch& scratch, void* dst, Device to, const void* src, D
   }
 }
 
+void cuda_reserve_gather(Scratch& scratch, Device to, std::size_t bytes) {
+  (void)Stream::for_device(to);  // the device current, as the staging's events need
+  auto& staging = static_cast<CudaStaging&>(scratch.context(&CudaStaging::make));
+  std::lock_guard lock(staging.mutex());
+  staging.reserve(bytes);
+}
+
 }  // namespace tabula::detail

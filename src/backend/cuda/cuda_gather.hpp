@@ -16,4 +16,8 @@ namespace tabula::detail {
 void cuda_gather_rows(Scratch& scratch, void* dst, Device to, const void* src, Device from,
                       std::size_t row_bytes, const std::int64_t* rows, std::int64_t count);
 
+/// Makes the staging that gathers of up to `bytes` from the host onto `to` use, now.
+/// @throws OutOfMemory, Error.
+void cuda_reserve_gather(Scratch& scratch, Device to, std::size_t bytes);
+
 }  // namespace tabula::detail

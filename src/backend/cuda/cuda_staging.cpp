@@ -45,29 +45,35 @@ void CudaStaging::free_buffer(Buffer& buffer) noexcept {
   buffer.storage.reset();
 }
 
+void CudaStaging::ensure(Buffer& buffer, std::size_t bytes) {
+  check_cuda(cudaEventSynchronize(buffer.copied), "waiting for a staged copy");
+  if (buffer.pinned_bytes >= bytes) return;
+  free_buffer(buffer);
+  // One page more than the pinned part: the pages pinned are whole pages of this block,
+  // whatever its alignment in the pool.
+  const std::size_t page = HostResource::page_size();
+  const std::size_t pinned_bytes = round_up(bytes, kStagingStep);
+  std::shared_ptr<Storage> storage =
+      session_.allocate(pinned_bytes + page, Device::cpu(), Category::data, "cuda_staging");
+  auto* pinned = reinterpret_cast<std::byte*>(
+      round_up(reinterpret_cast<std::uintptr_t>(storage->data()), page));
+  // Portable: registered for every device, so unregistering works whichever is current.
+  check_cuda(cudaHostRegister(pinned, pinned_bytes, cudaHostRegisterPortable),
+             "cudaHostRegister (pinning the staging buffer)");
+  buffer.storage = std::move(storage);
+  buffer.pinned = pinned;
+  buffer.pinned_bytes = pinned_bytes;
+}
+
 CudaStaging::Slot CudaStaging::next(std::size_t bytes) {
   const std::size_t index = next_;
-  Buffer& buffer = buffers_[index];
-  check_cuda(cudaEventSynchronize(buffer.copied), "waiting for a staged copy");
-  if (buffer.pinned_bytes < bytes) {
-    free_buffer(buffer);
-    // One page more than the pinned part: the pages pinned are whole pages of this block,
-    // whatever its alignment in the pool.
-    const std::size_t page = HostResource::page_size();
-    const std::size_t pinned_bytes = round_up(bytes, kStagingStep);
-    std::shared_ptr<Storage> storage =
-        session_.allocate(pinned_bytes + page, Device::cpu(), Category::data, "cuda_staging");
-    auto* pinned = reinterpret_cast<std::byte*>(
-        round_up(reinterpret_cast<std::uintptr_t>(storage->data()), page));
-    // Portable: registered for every device, so unregistering works whichever is current.
-    check_cuda(cudaHostRegister(pinned, pinned_bytes, cudaHostRegisterPortable),
-               "cudaHostRegister (pinning the staging buffer)");
-    buffer.storage = std::move(storage);
-    buffer.pinned = pinned;
-    buffer.pinned_bytes = pinned_bytes;
-  }
+  ensure(buffers_[index], bytes);
   next_ = (index + 1) % buffers_.size();
-  return {buffer.pinned, index};
+  return {buffers_[index].pinned, index};
+}
+
+void CudaStaging::reserve(std::size_t bytes) {
+  for (Buffer& buffer : buffers_) ensure(buffer, bytes);
 }
 
 void CudaStaging::upload(const Slot& slot, void* dst, std::size_t bytes, const Stream& stream) {

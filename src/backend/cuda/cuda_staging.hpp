@@ -40,6 +40,9 @@ class CudaStaging final : public DeviceContext {
   /// The next slot, grown to `bytes` if need be, once the copy that last read it has completed.
   /// @throws OutOfMemory (the session's breakdown) when it must grow and cannot; Error.
   Slot next(std::size_t bytes);
+  /// Grows every slot to `bytes` now (under `mutex()`), so that gathers of up to that size
+  /// allocate nothing later. @throws as `next`.
+  void reserve(std::size_t bytes);
   /// Queues the copy of the first `bytes` of `slot` to `dst` on `stream`; the slot is busy
   /// until the copy completes. @throws Error.
   void upload(const Slot& slot, void* dst, std::size_t bytes, const Stream& stream);
@@ -54,6 +57,8 @@ class CudaStaging final : public DeviceContext {
     cudaEvent_t copied = nullptr;  // recorded after the last copy out of the buffer
   };
   void free_buffer(Buffer& buffer) noexcept;
+  // Waits for the buffer's last copy, then grows it to `bytes` unless it holds them already.
+  void ensure(Buffer& buffer, std::size_t bytes);
 
   SessionCore& session_;
   Device device_;

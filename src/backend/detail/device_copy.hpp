@@ -22,6 +22,11 @@ void copy_bytes(void* dst, Device to, const void* src, Device from, std::size_t 
 void gather_rows(Scratch& scratch, void* dst, Device to, const void* src, Device from,
                  std::size_t row_bytes, const std::int64_t* rows, std::int64_t count);
 
+/// Makes now whatever gather_rows of up to `bytes` from `from` onto `to` would allocate on its
+/// first call (a GPU target's pinned staging), so that a training loop allocates it before its
+/// first step changes anything. Nothing for other moves. @throws OutOfMemory, Error.
+void reserve_gather_rows(Scratch& scratch, Device to, Device from, std::size_t bytes);
+
 /// gather_rows within host memory: runs of consecutive rows are one memcpy, and a large gather
 /// runs in parts on the kernels' threads.
 void gather_host_rows(void* dst, const void* src, std::size_t row_bytes, const std::int64_t* rows,
