@@ -286,6 +286,30 @@ TEST(CudaMemory, HostStagingIsAllocatedBeforeTheFirstStepChangesTheModel) {
   EXPECT_EQ(probe->buffers, 2);
 }
 
+TEST(CudaMemory, ALibraryWorkspaceThatDoesNotFitIsRefusedBeforeTheModelChanges) {
+  TABULA_REQUIRE_CUDA_DEVICE();
+  // cuBLAS's workspace (32 MiB on Hopper, 4 MiB before) is made with the plan's buffers: a
+  // limit below it refuses the fit before batch normalisation, ahead of the first GEMM, has
+  // moved its statistics.
+  Session session({.device = Device::cuda(0), .memory_limit = 3 << 20, .name = "no-workspace"});
+  SessionScope scope(session);
+  Sequential model({layers::Input({8}), layers::BatchNormalization(), layers::Dense(4)});
+  model.compile(optimizers::SGD(0.1), "mse");
+  const Tensor x = from_vector(random_values(64 * 8, 3), Shape{64, 8});
+  const Tensor y = from_vector(random_values(64 * 4, 4), Shape{64, 4});
+  std::vector<std::vector<float>> before;
+  for (const Tensor& t : model.get_weights()) before.push_back(t.to_vector<float>());
+  try {
+    model.fit(x, y, {.epochs = 1, .batch_size = 32, .verbose = 0});
+    FAIL() << "a fit whose cuBLAS workspace exceeds the session's limit went through";
+  } catch (const OutOfMemory& e) {
+    EXPECT_NE(std::string(e.what()).find("cublas_workspace"), std::string::npos) << e.what();
+  }
+  std::vector<std::vector<float>> after;
+  for (const Tensor& t : model.get_weights()) after.push_back(t.to_vector<float>());
+  EXPECT_EQ(after, before);
+}
+
 TEST(CudaTraining, DropoutTrainsOnTheGpu) {
   TABULA_REQUIRE_CUDA_DEVICE();
   Session session({.device = Device::cuda(0), .name = "dropout"});

@@ -11,6 +11,8 @@ namespace tabula::detail {
 
 Kernels& cuda_kernels_for(Device device) { return per_device<CudaKernels>(device, "CUDA kernels"); }
 
+void CudaKernels::prepare(Scratch& scratch) { (void)scratch.context(&CublasContext::make); }
+
 std::size_t CudaKernels::gemm_scratch_bytes(index_t, index_t, index_t) const { return 0; }
 
 // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: cuBLAS gets B first, with

@@ -11,6 +11,8 @@ class CudaKernels final : public Kernels {
  public:
   explicit CudaKernels(Device device) : device_(device) {}
 
+  /// The session's cuBLAS handle and workspace (`CublasContext`).
+  void prepare(Scratch& scratch) override;
   /// 0: cuBLAS works in the session's workspace (`CublasContext`), not in per-call scratch.
   std::size_t gemm_scratch_bytes(index_t m, index_t n, index_t k) const override;
   void gemm(Scratch& scratch, bool trans_a, bool trans_b, index_t m, index_t n, index_t k,

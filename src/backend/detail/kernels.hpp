@@ -31,6 +31,11 @@ class Kernels {
  public:
   virtual ~Kernels() = default;
 
+  /// Makes now what the first kernel call with `scratch` would make in its owner's session
+  /// (a library handle and its workspace), so that a training step never has to. Nothing on
+  /// the CPU. @throws OutOfMemory, Error.
+  virtual void prepare(Scratch& scratch) { (void)scratch; }
+
   /// Bytes of scratch `gemm` borrows for these extents on the current thread count.
   virtual std::size_t gemm_scratch_bytes(index_t m, index_t n, index_t k) const = 0;
   /// C = alpha * op(A) * op(B) + beta * C; row-major; op(A) is m x k, op(B) is k x n. Packing
