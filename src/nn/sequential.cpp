@@ -87,19 +87,18 @@ void gather_rows(const Tensor& source, const std::vector<std::int64_t>& order,
                       source.device(), row_bytes, order.data() + begin, rows);
 }
 
-// What gathering batches of every source into the plan's buffers would allocate on its first
+// What gathering batches of the sources into the plan's buffers would allocate on its first
 // call (a GPU plan's pinned staging for host data), made now.
 void reserve_gathers(ExecutionPlan& plan, std::initializer_list<const Tensor*> sources) {
   const Tensor input = plan.input(plan.capacity());
-  std::size_t row_bytes = 0;
+  std::size_t row_bytes = 0;  // the widest row staged from the host
   for (const Tensor* t : sources)
-    if (t && t->shape()[0] > 0)
+    if (t && t->device().is_cpu() && t->shape()[0] > 0)
       row_bytes = std::max(row_bytes, t->nbytes() / static_cast<std::size_t>(t->shape()[0]));
+  if (row_bytes == 0) return;
   detail::SessionScratch scratch(input);
-  for (const Tensor* t : sources)
-    if (t)
-      detail::reserve_gather_rows(scratch, input.device(), t->device(),
-                                  row_bytes * static_cast<std::size_t>(plan.capacity()));
+  detail::reserve_gather_rows(scratch, input.device(), Device::cpu(),
+                              row_bytes * static_cast<std::size_t>(plan.capacity()));
 }
 
 struct Totals {

@@ -196,6 +196,52 @@ TEST(LSTM, GradientsMatchFiniteDifferencesWithSwappedActivationsAndNoBias) {
   EXPECT_EQ(testing::check_gradients(sigmoid_cell.impl(), {3, 2}), "");
 }
 
+// Records, after each batch, whether the session's workspace ever went above what it holds
+// now: scratch borrowed mid-step beyond the buffers reserved before the first step.
+class WorkspaceBeyondReserved final : public Callback {
+ public:
+  explicit WorkspaceBeyondReserved(const Session& session) : session_(session) {}
+  void on_batch_end(std::int64_t batch, const Logs&) override {
+    const MemoryInfo m = session_.memory_info(Device::cpu());
+    if (m.peak_by_category[Category::workspace] > m.by_category[Category::workspace])
+      steps_over.push_back(batch);
+  }
+  std::vector<std::int64_t> steps_over;
+
+ private:
+  const Session& session_;
+};
+
+TEST(LSTM, ATrainingStepBorrowsNoWorkspaceBeyondWhatItsBuffersReserved) {
+  // The recurrent kernel's gradient GEMM has k = batch * timesteps - 1: its packing must be
+  // reserved for exactly that (packing sizes need not grow with k). Several thread counts, as
+  // the packing is planned per thread.
+  const int threads_before = get_num_threads();
+  for (int threads : {1, 2, 3, 4})
+    for (bool sequences : {false, true}) {
+      set_num_threads(threads);
+      Session session({.name = "lstm-workspace", .seed = 2});
+      SessionScope scope(session);
+      Sequential model({layers::Input({8, 8}), layers::LSTM(32, {.return_sequences = sequences}),
+                        layers::Flatten(), layers::Dense(1)});
+      model.compile(optimizers::Adam(), "mse");
+      std::vector<float> xs(64 * 8 * 8), ys(64);
+      for (std::size_t i = 0; i < xs.size(); ++i) xs[i] = static_cast<float>(i % 13) / 13.0f;
+      for (std::size_t i = 0; i < ys.size(); ++i) ys[i] = static_cast<float>(i % 5) / 5.0f;
+      auto probe = std::make_shared<WorkspaceBeyondReserved>(session);
+      // 32 samples a batch: batch * timesteps = 256; the first step's peak includes nothing
+      // but the reserved buffers too.
+      session.reset_peak_memory();
+      model.fit(
+          from_vector(xs, Shape{64, 8, 8}), from_vector(ys, Shape{64, 1}),
+          {.epochs = 1, .batch_size = 32, .verbose = 0, .shuffle = false, .callbacks = {probe}});
+      EXPECT_TRUE(probe->steps_over.empty())
+          << threads << " threads, return_sequences " << sequences << ": workspace above the "
+          << "reserved buffers at step " << probe->steps_over.front();
+    }
+  set_num_threads(threads_before);
+}
+
 // ---- known answers (tests/fixtures/make_lstm.py, PyTorch in float64) ----------------------
 
 // float32 against a float64 reference at the default 1e-5 relative: the small absolute term

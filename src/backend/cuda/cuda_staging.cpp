@@ -49,14 +49,16 @@ void CudaStaging::ensure(Buffer& buffer, std::size_t bytes) {
   check_cuda(cudaEventSynchronize(buffer.copied), "waiting for a staged copy");
   if (buffer.pinned_bytes >= bytes) return;
   free_buffer(buffer);
-  // One page more than the pinned part: the pages pinned are whole pages of this block,
-  // whatever its alignment in the pool.
+  // The whole pages inside the block are pinned, whatever its alignment in the pool: a page
+  // more than asked for leaves at least `bytes` of them.
   const std::size_t page = HostResource::page_size();
-  const std::size_t pinned_bytes = round_up(bytes, kStagingStep);
+  const std::size_t block = round_up(bytes + page, kStagingStep);
   std::shared_ptr<Storage> storage =
-      session_.allocate(pinned_bytes + page, Device::cpu(), Category::data, "cuda_staging");
-  auto* pinned = reinterpret_cast<std::byte*>(
-      round_up(reinterpret_cast<std::uintptr_t>(storage->data()), page));
+      session_.allocate(block, Device::cpu(), Category::data, "cuda_staging");
+  const auto start = reinterpret_cast<std::uintptr_t>(storage->data());
+  const std::uintptr_t first = round_up(start, page), end = (start + block) / page * page;
+  auto* pinned = reinterpret_cast<std::byte*>(first);
+  const std::size_t pinned_bytes = end - first;
   // Portable: registered for every device, so unregistering works whichever is current.
   check_cuda(cudaHostRegister(pinned, pinned_bytes, cudaHostRegisterPortable),
              "cudaHostRegister (pinning the staging buffer)");

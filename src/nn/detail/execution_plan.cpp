@@ -2,10 +2,8 @@
 
 #include <algorithm>
 
-#include "backend/detail/kernels.hpp"
 #include "nn/detail/batch_score.hpp"
 #include "nn/detail/tensor_views.hpp"
-#include "session/detail/session_scratch.hpp"
 
 namespace tabula::detail {
 
@@ -44,10 +42,6 @@ void ExecutionPlan::reserve(bool training) {
     for (auto& delta : deltas_)
       delta = empty({capacity_ * widest}, {.category = Category::activations, .name = "delta"});
   }
-  // A GPU's library handle and workspace too: made lazily, they would come in the first
-  // forward pass, after a layer before the first GEMM may have changed its state.
-  SessionScratch scratch(input_);
-  kernels_for(input_.device()).prepare(scratch);
 }
 
 ExecutionPlan::~ExecutionPlan() { release_layer_buffers(); }

@@ -2,11 +2,17 @@
 
 #include <algorithm>
 
+#include "session/detail/session_scratch.hpp"
+
 namespace tabula::detail {
 
-Tensor reserve_gemm_packing(const std::string& layer_name, Device device,
+Tensor reserve_gemm_packing(const std::string& layer_name, const Tensor& weights,
                             std::initializer_list<GemmExtents> gemms) {
-  const Kernels& kernels = kernels_for(device);
+  Kernels& kernels = kernels_for(weights.device());
+  {
+    SessionScratch scratch(weights);  // the session the layer's GEMMs take scratch from
+    kernels.prepare(scratch);
+  }
   std::size_t bytes = 0;
   for (const GemmExtents& g : gemms)
     bytes = std::max(bytes, kernels.gemm_scratch_bytes(g.m, g.n, g.k));

@@ -15,11 +15,14 @@ struct GemmExtents {
 };
 
 /// A session buffer ("<layer>/gemm_packing", category workspace) large enough for the packing
-/// of the largest of `gemms` on `device`'s kernels at the current thread count; an empty tensor
-/// when none needs any. Layers reserve it with their batch buffers and lend it to their GEMMs
-/// through `SessionScratch`, so a training step takes no memory once it has begun.
+/// of the largest of `gemms` on the kernels of `weights`' device at the current thread count;
+/// an empty tensor when none needs any. Layers reserve it with their batch buffers and lend it
+/// to their GEMMs through `SessionScratch`, so a training step takes no memory once it has
+/// begun. What the GEMMs need in the weights' session besides (a GPU's cuBLAS handle and
+/// workspace, `Kernels::prepare`) is made now too. The extents must be those the GEMMs run
+/// with: packing sizes need not grow with the extents.
 /// @throws OutOfMemory
-Tensor reserve_gemm_packing(const std::string& layer_name, Device device,
+Tensor reserve_gemm_packing(const std::string& layer_name, const Tensor& weights,
                             std::initializer_list<GemmExtents> gemms);
 
 }  // namespace tabula::detail

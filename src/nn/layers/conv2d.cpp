@@ -77,7 +77,7 @@ class Conv2DLayer final : public LayerImpl {
     // The GEMMs run over the whole batch (direct) or one chunk of unfolded samples at a time.
     const index_t rows = (direct_ ? batch : chunk_) * pixels_;
     packing_ = detail::reserve_gemm_packing(
-        name(), kernel_->value.device(),
+        name(), kernel_->value,
         {{rows, filters_, patch_}, {patch_, filters_, rows}, {rows, patch_, filters_}});
   }
   void release_batch_buffers() override {

@@ -44,8 +44,7 @@ class DenseLayer final : public LayerImpl {
     packing_ = Tensor();  // give the old buffer back before asking for the new one
     const std::int64_t rows = batch * (input_shape().numel() / in_);
     packing_ = detail::reserve_gemm_packing(
-        name(), kernel_->value.device(),
-        {{rows, units_, in_}, {in_, units_, rows}, {rows, in_, units_}});
+        name(), kernel_->value, {{rows, units_, in_}, {in_, units_, rows}, {rows, in_, units_}});
   }
   void release_batch_buffers() override { packing_ = Tensor(); }
 

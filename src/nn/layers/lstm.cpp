@@ -88,11 +88,11 @@ class LSTMLayer final : public LayerImpl {
     dh_ = buffer({batch, units_}, Category::workspace, "dh");
     dc_ = buffer({batch, units_}, Category::workspace, "dc");
     const index_t T = timesteps_, U = units_, G = 4 * units_;
-    packing_ = detail::reserve_gemm_packing(name(), kernel_->value.device(),
+    packing_ = detail::reserve_gemm_packing(name(), kernel_->value,
                                             {{batch * T, G, features_},
                                              {batch, G, U},
-                                             {U, G, batch * T},
-                                             {U, G, batch},
+                                             {U, G, batch * T - 1},
+                                             {U, G, batch - 1},
                                              {batch, U, G},
                                              {features_, G, batch * T},
                                              {batch * T, features_, G}});
@@ -165,12 +165,18 @@ class LSTMLayer final : public LayerImpl {
     // are the pairs (h row i - 1, dg row i) for i = b * T + t: one gemm over i = 1 .. B*T - 1,
     // instead of one per step. The pairs at t = 0 read h_{b-1,T-1}: a zero slot in hidden_,
     // and in y (return_sequences) a real state, whose term the second gemm takes back out.
-    const float* h_all = return_sequences_ ? f32(y) : f32(hidden_);
-    k.gemm(scratch, true, false, U, G, rows * T - 1, 1.0f, h_all, U, gates + G, G, 0.0f,
-           d_recurrent, G);
-    if (return_sequences_ && rows > 1)
-      k.gemm(scratch, true, false, U, G, rows - 1, -1.0f, f32(y) + (T - 1) * U, T * U,
-             gates + T * G, T * G, 1.0f, d_recurrent, G);
+    // With one step there is no pair at all: zero exactly, not by a cancelling second gemm.
+    if (T == 1) {
+      detail::zero_bytes(d_recurrent, recurrent_kernel_->gradient.device(),
+                         recurrent_kernel_->gradient.nbytes());
+    } else {
+      const float* h_all = return_sequences_ ? f32(y) : f32(hidden_);
+      k.gemm(scratch, true, false, U, G, rows * T - 1, 1.0f, h_all, U, gates + G, G, 0.0f,
+             d_recurrent, G);
+      if (return_sequences_ && rows > 1)
+        k.gemm(scratch, true, false, U, G, rows - 1, -1.0f, f32(y) + (T - 1) * U, T * U,
+               gates + T * G, T * G, 1.0f, d_recurrent, G);
+    }
 
     // Whole-sequence gemms over rows * T rows of dL/d(gate pre-activations).
     k.gemm(scratch, true, false, features_, G, rows * T, 1.0f, f32(x), features_, gates, G, 0.0f,
