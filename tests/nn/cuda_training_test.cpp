@@ -90,6 +90,12 @@ void set_weights(Sequential& model, const std::vector<std::vector<float>>& value
   model.set_weights(tensors);
 }
 
+// `n` samples of `w`'s data in `data_session`, on the host: a dataset loaded once.
+std::pair<Tensor, Tensor> host_data(Session& data_session, const Workload& w, std::int64_t n) {
+  SessionScope scope(data_session);
+  return data_for(w, n);
+}
+
 struct Trained {
   std::vector<double> losses;
   std::vector<std::vector<float>> weights;
@@ -190,12 +196,8 @@ TEST(CudaTraining, ShuffledBatchesFromTheHostAndFromTheGpuAreTheSameRows) {
 TEST(CudaMemory, StagingForHostBatchesBelongsToTheSessionAndGoesBackWithIt) {
   TABULA_REQUIRE_CUDA_DEVICE();
   Session data_session({.name = "data"});
-  std::pair<Tensor, Tensor> data;
   const Workload w = workloads()[0];
-  {
-    SessionScope scope(data_session);
-    data = data_for(w, 128);
-  }
+  const std::pair<Tensor, Tensor> data = host_data(data_session, w, 128);
   Session session({.device = Device::cuda(0), .name = "staged"});
   {
     SessionScope scope(session);
@@ -270,12 +272,8 @@ TEST(CudaMemory, HostStagingIsAllocatedBeforeTheFirstStepChangesTheModel) {
   // An allocation refused mid-step would leave batch normalisation's moving statistics
   // changed: both staging buffers exist before the first forward pass.
   Session data_session({.name = "data"});
-  std::pair<Tensor, Tensor> data;
   const Workload w = workloads()[1];
-  {
-    SessionScope scope(data_session);
-    data = data_for(w, 64);
-  }
+  const std::pair<Tensor, Tensor> data = host_data(data_session, w, 64);
   Session session({.device = Device::cuda(0), .name = "reserved-staging"});
   SessionScope scope(session);
   Sequential model = w.build();
