@@ -2,8 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <cmath>
+#include <new>
 #include <string>
 #include <thread>
 #include <vector>
@@ -165,6 +168,48 @@ TEST(CpuKernels, OptimizerUpdatesAreBitwiseTheSameOnAnyNumberOfThreads) {
   };
   const auto one = run(1);
   for (int threads : {2, 3}) EXPECT_EQ(run(threads), one) << threads << " threads";
+}
+
+// Scratch that remembers the largest block a kernel asked for.
+class LargestRequest final : public Scratch {
+ public:
+  void* acquire(std::size_t bytes) override {
+    largest = std::max(largest, bytes);
+    return ::operator new (bytes, std::align_val_t{64});
+  }
+  void release(void* data, std::size_t) noexcept override {
+    ::operator delete (data, std::align_val_t{64});
+  }
+  DeviceContext& context(DeviceContextFactory) override { throw Error("no contexts here"); }
+  std::size_t largest = 0;
+};
+
+TEST(CpuKernels, ScratchReservedForAGemmServesEverySmallerOne) {
+  // The part count follows m * n * k, so a smaller GEMM may be cut into fewer, wider parts:
+  // what a layer reserves for its full batch must still serve its last batch, and the LSTM's
+  // k = batch * timesteps - 1.
+  const int threads_before = get_num_threads();
+  CpuKernels kernels;
+  for (int threads : {1, 2, 3, 4}) {
+    set_num_threads(threads);
+    for (const auto& [m, n, k] :
+         {std::array<index_t, 3>{32, 128, 256}, {256, 128, 64}, {64, 1024, 784}, {200, 40, 3000}}) {
+      const std::size_t reserved = kernels.gemm_scratch_bytes(m, n, k);
+      for (index_t mm = m / 2; mm <= m; mm += std::max<index_t>(1, m / 8))
+        for (index_t nn = n / 2; nn <= n; nn += std::max<index_t>(1, n / 8))
+          for (index_t kk : {k - 1, k / 2, k}) {
+            std::vector<float> a(static_cast<std::size_t>(mm * kk), 0.5f),
+                b(static_cast<std::size_t>(kk * nn), 0.25f), c(static_cast<std::size_t>(mm * nn));
+            LargestRequest scratch;
+            kernels.gemm(scratch, false, false, mm, nn, kk, 1.0f, a.data(), kk, b.data(), nn, 0.0f,
+                         c.data(), nn);
+            ASSERT_LE(scratch.largest, reserved)
+                << threads << " threads: " << mm << "x" << nn << "x" << kk
+                << " within a reservation for " << m << "x" << n << "x" << k;
+          }
+    }
+  }
+  set_num_threads(threads_before);
 }
 
 }  // namespace

@@ -22,25 +22,40 @@ constexpr std::int64_t min_part_work = std::int64_t{1} << 18;
 // divide: a part seldom adds an edge tile (and never changes a value, see gemm below).
 constexpr index_t part_align = 16;
 
-// Scratch of each part, rounded to whole cache lines so that parts never share one.
+// Scratch of each part is rounded to whole cache lines of this many floats.
 constexpr index_t floats_per_line = 16;
+
+// At most this many parts for a GEMM of these extents cut along `extent` (m or n): no more
+// than the pool's threads, whole minimum-work parts, and part_align-wide steps.
+int max_parts(index_t m, index_t n, index_t k, index_t extent) {
+  const std::int64_t by_work = m * n * std::max<index_t>(k, 1) / min_part_work;
+  const std::int64_t by_extent = extent / part_align;
+  return static_cast<int>(std::max<std::int64_t>(
+      1, std::min<std::int64_t>({ThreadPool::instance().size(), by_work, by_extent})));
+}
+
+// The rows (or columns) of each of `parts` parts of `extent`, in part_align steps.
+index_t part_step(index_t extent, int parts) {
+  const index_t tiles = (extent + part_align - 1) / part_align;
+  return (tiles + parts - 1) / parts * part_align;
+}
+
+// Packing floats of each part, rounded to whole cache lines so that parts never share one.
+index_t floats_per_part(bool split_rows, index_t m, index_t n, index_t k, index_t step) {
+  const index_t floats = best_gemm_kernel().scratch_floats(split_rows ? std::min(m, step) : m,
+                                                           split_rows ? n : std::min(n, step), k);
+  return (floats + floats_per_line - 1) / floats_per_line * floats_per_line;
+}
 
 // How one GEMM is cut into parts: along C's longer side, in 16-aligned steps, each part with
 // its own packing buffer of part_floats.
 struct GemmPlan {
-  GemmPlan(index_t m, index_t n, index_t k) {
-    split_rows = m >= n;
-    extent = split_rows ? m : n;
-    const std::int64_t by_work = m * n * std::max<index_t>(k, 1) / min_part_work;
-    const std::int64_t by_extent = extent / part_align;
-    parts = static_cast<int>(std::max<std::int64_t>(
-        1, std::min<std::int64_t>({ThreadPool::instance().size(), by_work, by_extent})));
-    const index_t tiles = (extent + part_align - 1) / part_align;
-    step = (tiles + parts - 1) / parts * part_align;
-    const index_t floats = best_gemm_kernel().scratch_floats(split_rows ? std::min(m, step) : m,
-                                                             split_rows ? n : std::min(n, step), k);
-    part_floats = (floats + floats_per_line - 1) / floats_per_line * floats_per_line;
-  }
+  GemmPlan(index_t m, index_t n, index_t k)
+      : split_rows(m >= n),
+        extent(split_rows ? m : n),
+        parts(max_parts(m, n, k, extent)),
+        step(part_step(extent, parts)),
+        part_floats(floats_per_part(split_rows, m, n, k, step)) {}
   std::size_t scratch_floats() const { return static_cast<std::size_t>(part_floats * parts); }
 
   bool split_rows;
@@ -52,9 +67,21 @@ struct GemmPlan {
 
 }  // namespace
 
+// Not GemmPlan(m, n, k)'s own need: a smaller GEMM may be cut into fewer, wider parts and need
+// more (the part count follows m * n * k). The most any cut of these extents can need, along
+// either side into any count of parts it allows, bounds every GEMM up to them, as each part's
+// packing grows with every extent.
 std::size_t CpuKernels::gemm_scratch_bytes(index_t m, index_t n, index_t k) const {
   if (m <= 0 || n <= 0) return 0;
-  return GemmPlan(m, n, k).scratch_floats() * sizeof(float);
+  std::size_t most = 0;
+  for (const bool split_rows : {true, false}) {
+    const index_t extent = split_rows ? m : n;
+    for (int parts = 1; parts <= max_parts(m, n, k, extent); ++parts) {
+      const index_t floats = floats_per_part(split_rows, m, n, k, part_step(extent, parts)) * parts;
+      most = std::max(most, static_cast<std::size_t>(floats));
+    }
+  }
+  return most * sizeof(float);
 }
 
 // The parts split C along its longer side (never along k), each one packed GEMM on one thread

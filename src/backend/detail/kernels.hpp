@@ -36,7 +36,8 @@ class Kernels {
   /// the CPU. @throws OutOfMemory, Error.
   virtual void prepare(Scratch& scratch) { (void)scratch; }
 
-  /// Bytes of scratch `gemm` borrows for these extents on the current thread count.
+  /// Bytes of scratch that serve `gemm` for these extents, or any smaller ones, on the current
+  /// thread count: what a layer reserves for its largest batch serves its last, smaller one.
   virtual std::size_t gemm_scratch_bytes(index_t m, index_t n, index_t k) const = 0;
   /// C = alpha * op(A) * op(B) + beta * C; row-major; op(A) is m x k, op(B) is k x n. Packing
   /// buffers come from `scratch` and are returned before it returns. With beta == 0, C is
