@@ -5,6 +5,7 @@
 #include "backend/cuda/cuda_launch.cuh"
 #include "backend/cuda/cuda_staging.hpp"
 #include "backend/detail/device_copy.hpp"
+#include "memory/detail/align.hpp"
 #include "tabula/core/errors.hpp"
 
 namespace tabula::detail {
@@ -22,10 +23,6 @@ void gather_on_device(const Stream& stream, T* dst, const T* src, const std::int
         dst[i] = src[rows[r] * row_units + i % row_units];
       },
       "gather_rows");
-}
-
-bool word_aligned(const void* p) {
-  return reinterpret_cast<std::uintptr_t>(p) % sizeof(std::uint32_t) == 0;
 }
 
 }  // namespace
@@ -50,7 +47,8 @@ void cuda_gather_rows(Scratch& scratch, void* dst, Device to, const void* src, D
   ScratchBlock indices(scratch, n * sizeof(std::int64_t));
   auto* device_rows = static_cast<std::int64_t*>(indices.data());
   copy_bytes(device_rows, to, rows, Device::cpu(), n * sizeof(std::int64_t));
-  if (row_bytes % sizeof(std::uint32_t) == 0 && word_aligned(dst) && word_aligned(src)) {
+  if (row_bytes % sizeof(std::uint32_t) == 0 && is_aligned(dst, sizeof(std::uint32_t)) &&
+      is_aligned(src, sizeof(std::uint32_t))) {
     gather_on_device(stream, static_cast<std::uint32_t*>(dst),
                      static_cast<const std::uint32_t*>(src), device_rows, count,
                      static_cast<std::int64_t>(row_bytes / sizeof(std::uint32_t)));

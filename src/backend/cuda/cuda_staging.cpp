@@ -2,6 +2,7 @@
 
 #include <cstdint>
 
+#include "memory/detail/align.hpp"
 #include "session/detail/session_core.hpp"
 #include "tabula/core/errors.hpp"
 #include "tabula/memory/host_resource.hpp"
@@ -10,13 +11,9 @@ namespace tabula::detail {
 
 namespace {
 
-// Buffers grow in whole steps of this, so that a batch size that varies a little does not
-// re-register memory every step.
+// Buffers grow in whole steps of this (a power of two), so that a batch size that varies a
+// little does not re-register memory every step.
 constexpr std::size_t kStagingStep = std::size_t{2} << 20;
-
-std::size_t round_up(std::size_t bytes, std::size_t step) {
-  return (bytes + step - 1) / step * step;
-}
 
 }  // namespace
 
@@ -56,7 +53,7 @@ void CudaStaging::ensure(Buffer& buffer, std::size_t bytes) {
   std::shared_ptr<Storage> storage =
       session_.allocate(block, Device::cpu(), Category::data, "cuda_staging");
   const auto start = reinterpret_cast<std::uintptr_t>(storage->data());
-  const std::uintptr_t first = round_up(start, page), end = (start + block) / page * page;
+  const std::uintptr_t first = round_up(start, page), end = (start + block) & ~(page - 1);
   auto* pinned = reinterpret_cast<std::byte*>(first);
   const std::size_t pinned_bytes = end - first;
   // Portable: registered for every device, so unregistering works whichever is current.
