@@ -12,9 +12,11 @@
 #include "backend/cpu/cpu_kernels.hpp"
 #include "backend/cpu/cpu_normalization_kernels.hpp"
 #include "backend/cpu/cpu_recurrent_kernels.hpp"
+#include "backend/cuda/cuda_recurrent_kernels.hpp"
 #include "backend/detail/kernels.hpp"
 #include "backend/detail/normalization_kernels.hpp"
 #include "backend/detail/recurrent_kernels.hpp"
+#include "backend/lstm_sequence_case.hpp"
 #include "backend/random_floats.hpp"
 #include "nn/detail/batch_score.hpp"
 #include "nn/detail/loss.hpp"
@@ -290,6 +292,43 @@ TEST_F(CudaKernelsTest, LstmStepsMatchTheCpuForwardAndBackward) {
   gpu_rec.lstm_backward_step(s, at(gg), at(gcp), at(gc), at(gdh), at(gdy), at(gdc));
   expect_close(get(gg), gates, 1e-5f, "lstm gate gradients");
   expect_close(get(gdc), dc, 1e-5f, "lstm cell gradient");
+}
+
+// Whole sequences, forward and backward, on the GPU against the CPU's step-by-step recurrence:
+// in one launch, and past kMaxSequenceUnits in a gemm and a step kernel per timestep.
+TEST_F(CudaKernelsTest, LstmSequencesMatchTheCpuInOneLaunchAndStepByStep) {
+  using testing::HostLstmSequence;
+  using testing::LstmSequenceCase;
+  SessionScratch gpu_scratch(session_->core(), Device::cuda(0));
+  Session host;
+  SessionScratch cpu_scratch(host.core(), Device::cpu());
+  CpuRecurrentKernels cpu;
+  RecurrentKernels& gpu_rec = recurrent_kernels_for(Device::cuda(0));
+  std::vector<LstmSequenceCase> cases = testing::lstm_sequence_cases();
+  cases.push_back({70, 12, 64, false});  // the benchmark's LSTM(64), at a batch of 70
+  cases.push_back({6, 3, CudaRecurrentKernels::kMaxSequenceUnits + 2, true});
+  for (const LstmSequenceCase& c : cases) {
+    HostLstmSequence expected(c);
+    const Tensor gates = put(expected.gates), cells = put(expected.cells),
+                 recurrent = put(expected.recurrent), hidden = put(expected.hidden),
+                 last = put(expected.last), dy = put(expected.dy), dh = put(expected.dh),
+                 dc = put(expected.dc);
+    const std::size_t workspace_bytes = gpu_rec.lstm_workspace_bytes(c.units);
+    const Tensor workspace = put(std::vector<float>(workspace_bytes / sizeof(float)));
+    const LstmSequence s = c.over(at(gates), at(cells), at(recurrent), at(hidden), at(last), at(dy),
+                                  at(dh), at(dc), workspace_bytes > 0 ? at(workspace) : nullptr);
+    cpu.lstm_forward_sequence(cpu_, cpu_scratch, expected.sequence);
+    gpu_rec.lstm_forward_sequence(gpu(), gpu_scratch, s);
+    expect_close(get(gates), expected.gates, 1e-4f, c.str() + ": gate activations");
+    expect_close(get(cells), expected.cells, 1e-4f, c.str() + ": cells");
+    expect_close(get(hidden), expected.hidden, 1e-4f, c.str() + ": hidden states");
+    if (!c.every_step) expect_close(get(last), expected.last, 1e-4f, c.str() + ": last state");
+    cpu.lstm_backward_sequence(cpu_, cpu_scratch, expected.sequence);
+    gpu_rec.lstm_backward_sequence(gpu(), gpu_scratch, s);
+    expect_close(get(gates), expected.gates, 1e-4f, c.str() + ": gate gradients");
+    expect_close(get(dh), expected.dh, 1e-4f, c.str() + ": dL/dh_0");
+    expect_close(get(dc), expected.dc, 1e-4f, c.str() + ": dL/dc_-1");
+  }
 }
 
 // Every loss (fused and not, with its gradient) and every metric, scored on the GPU and read

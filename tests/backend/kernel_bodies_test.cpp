@@ -7,18 +7,26 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <barrier>
 #include <cmath>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "backend/cpu/cpu_kernels.hpp"
 #include "backend/cpu/cpu_normalization_kernels.hpp"
 #include "backend/cpu/cpu_recurrent_kernels.hpp"
+#include "backend/cuda/lstm_sequence_bodies.hpp"
+#include "backend/lstm_sequence_case.hpp"
 #include "backend/random_floats.hpp"
+#include "session/detail/session_scratch.hpp"
+#include "tabula/session/session.hpp"
 
 namespace tabula::detail {
 namespace {
 
+using testing::HostLstmSequence;
+using testing::LstmSequenceCase;
 using testing::random_floats;
 
 template <typename F>
@@ -297,6 +305,75 @@ TEST(KernelBodies, LstmStepsMatchTheCpuForwardAndBackward) {
     });
     near(gates, gates_cpu, "gate gradients");
     near(dc, dc_cpu, "cell gradient");
+  }
+}
+
+// Runs a block program as a CUDA launch would: `rows_per_block` samples per block, each block
+// by `threads` host threads that meet at a std::barrier where the kernel calls __syncthreads.
+template <typename Program>
+void launch_on_host(const LstmSequence& s, index_t rows_per_block, index_t threads,
+                    Program program) {
+  for (index_t b0 = 0; b0 < s.step.batch; b0 += rows_per_block) {
+    const index_t rows = std::min(rows_per_block, s.step.batch - b0);
+    std::barrier barrier(static_cast<std::ptrdiff_t>(threads));
+    std::vector<std::thread> block;
+    for (index_t thread = 0; thread < threads; ++thread)
+      block.emplace_back([&, thread] {
+        program(s, b0, rows, thread, threads, [&] { barrier.arrive_and_wait(); });
+      });
+    for (std::thread& t : block) t.join();
+  }
+}
+
+void expect_near(const std::vector<float>& got, const std::vector<float>& expected,
+                 const std::string& what) {
+  ASSERT_EQ(got.size(), expected.size()) << what;
+  int reported = 0;
+  for (std::size_t i = 0; i < got.size() && reported < 5; ++i)
+    if (!(std::fabs(got[i] - expected[i]) <= 2e-5f * std::max(1.0f, std::fabs(expected[i])))) {
+      ADD_FAILURE() << what << " at " << i << ": block program " << got[i] << ", steps "
+                    << expected[i];
+      ++reported;
+    }
+}
+
+TEST(KernelBodies, LstmSequenceBlocksComputeWhatTheStepByStepRecurrenceDoes) {
+  Session session({.name = "lstm_sequence"});
+  SessionScratch scratch(session.core(), Device::cpu());
+  CpuKernels cpu;
+  CpuRecurrentKernels cpu_recurrent;
+  // Blocks of one sample and of several (a last block with fewer), one thread and a few that
+  // do not divide the work evenly.
+  const struct {
+    index_t rows_per_block, threads;
+  } launches[] = {{1, 1}, {2, 3}, {bodies::kMaxSequenceRows, 5}};
+  for (const LstmSequenceCase& c : testing::lstm_sequence_cases()) {
+    for (const auto& launch : launches) {
+      const std::string what = c.str() + ", " + std::to_string(launch.rows_per_block) +
+                               " rows per block, " + std::to_string(launch.threads) + " threads";
+      HostLstmSequence steps(c), blocks(c);
+      cpu_recurrent.lstm_forward_sequence(cpu, scratch, steps.sequence);
+      launch_on_host(blocks.sequence, launch.rows_per_block, launch.threads,
+                     [](auto&&... a) { bodies::lstm_forward_block(a...); });
+      expect_near(blocks.gates, steps.gates, what + ": gate activations");
+      expect_near(blocks.cells, steps.cells, what + ": cells");
+      expect_near(blocks.hidden, steps.hidden, what + ": hidden states");
+      expect_near(blocks.last, steps.last, what + ": last hidden state");
+
+      cpu_recurrent.lstm_backward_sequence(cpu, scratch, steps.sequence);
+      const index_t U = c.units;
+      float* recurrent_t = blocks.workspace.data();
+      each(4 * U * U, [&](index_t i) {
+        bodies::transpose(i, blocks.recurrent.data(), U, 4 * U, recurrent_t);
+      });
+      launch_on_host(blocks.sequence, launch.rows_per_block, launch.threads,
+                     [&](const LstmSequence& s, auto&&... a) {
+                       bodies::lstm_backward_block(s, recurrent_t, a...);
+                     });
+      expect_near(blocks.gates, steps.gates, what + ": gate gradients");
+      expect_near(blocks.dh, steps.dh, what + ": dL/dh_0");
+      expect_near(blocks.dc, steps.dc, what + ": dL/dc_-1");
+    }
   }
 }
 

@@ -1,5 +1,7 @@
 #pragma once
-// The LSTM's elementwise step on a CUDA device: one thread per (sample, unit).
+// The LSTM's recurrence on a CUDA device: a whole sequence in one launch for up to
+// kMaxSequenceUnits units (lstm_sequence_bodies.hpp), else a gemm and a step kernel (one thread
+// per (sample, unit)) per timestep.
 
 #include "backend/detail/recurrent_kernels.hpp"
 
@@ -13,6 +15,16 @@ class CudaRecurrentKernels final : public RecurrentKernels {
                          float* h) override;
   void lstm_backward_step(const LstmStep& s, float* gates, const float* c_prev, const float* c,
                           const float* dh, const float* dy, float* dc) override;
+  /// The recurrent kernel transposed, for one-launch backward sequences: 16 * units^2 bytes up
+  /// to kMaxSequenceUnits, else 0.
+  std::size_t lstm_workspace_bytes(index_t units) const override;
+  void lstm_forward_sequence(Kernels& k, Scratch& scratch, const LstmSequence& s) override;
+  void lstm_backward_sequence(Kernels& k, Scratch& scratch, const LstmSequence& s) override;
+
+  /// Up to this many units a sequence runs in one launch. Beyond it the per-step gemms are large
+  /// enough to fill the device, and every block of the one launch would read the recurrent
+  /// kernel (64 KiB at 64 units, 256 KiB at 128) from L2 at every step.
+  static constexpr index_t kMaxSequenceUnits = 128;
 
  private:
   Device device_;

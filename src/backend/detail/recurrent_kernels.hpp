@@ -1,12 +1,15 @@
 #pragma once
-// The elementwise half of recurrent layers, one timestep at a time, on raw float32 buffers
-// that live on the kernels' device. The matrix products around them (x · kernel over all
-// timesteps, h · recurrent_kernel per step) go through Kernels::gemm; what is left is the gate
-// nonlinearities and the cell update, which a device fuses into one pass.
+// The recurrence of recurrent layers, on raw float32 buffers that live on the kernels' device.
+// The layer forms x · kernel (+ bias) for every timestep with one Kernels::gemm; what is left
+// runs here over the whole sequence: per timestep, h_{t-1} · recurrent_kernel and then the gate
+// nonlinearities and the cell update (one fused pass per step). By default that is one gemm and
+// one step kernel per timestep; a device may run the whole sequence at once instead (CUDA: one
+// launch, where a launch per step would cost more than the step's arithmetic).
 //
 // Like Kernels, these never allocate: every buffer comes from the layer, which takes it from
 // the session. One implementation per device, chosen by recurrent_kernels_for(device).
 
+#include "backend/detail/host_device.hpp"
 #include "backend/detail/kernels.hpp"
 #include "tabula/core/device.hpp"
 #include "tabula/nn/activation.hpp"
@@ -26,6 +29,38 @@ struct LstmStep {
   index_t dy_ld = 0;     ///< ... of the upstream gradient dL/dh_t (backward input)
   Activation activation = Activation::tanh;               ///< on g and on c_t (tanh or sigmoid)
   Activation recurrent_activation = Activation::sigmoid;  ///< on i, f, o (tanh or sigmoid)
+};
+
+/// A whole LSTM sequence of `timesteps` steps for `step.batch` samples, its buffers laid out
+/// (batch, timesteps, ...) as LstmStep describes (gates_ld = T * 4U, cell_ld = T * U). Where
+/// h_t lives depends on the layer (its output y, or a buffer of its own): `h_at` says.
+struct LstmSequence {
+  LstmStep step;  ///< h_ld is per timestep (h_ld_at); dy_ld is dy's
+  index_t timesteps = 0;
+  float* gates = nullptr;            ///< (batch, T, 4U)
+  float* cells = nullptr;            ///< (batch, T, U): c_t
+  const float* recurrent = nullptr;  ///< the recurrent kernel, (U, 4U) row-major
+  float* hidden = nullptr;           ///< h_t for t < T - 1 at hidden + t * U, ...
+  index_t hidden_ld = 0;             ///< ... rows hidden_ld floats apart
+  float* last_hidden = nullptr;      ///< h_{T-1}, ...
+  index_t last_ld = 0;               ///< ... rows last_ld floats apart
+  /// Backward: dL/dh_t from the layer's output, at dy + t * U for every t (dy_every_step),
+  /// else for h_{T-1} only, at dy; rows step.dy_ld floats apart.
+  const float* dy = nullptr;
+  bool dy_every_step = false;
+  float* dh = nullptr;  ///< backward workspace, (batch, U) contiguous
+  float* dc = nullptr;  ///< backward workspace, (batch, U) contiguous, zero on entry
+  /// lstm_workspace_bytes(units) bytes of workspace for the device's own use (null when 0).
+  float* workspace = nullptr;
+
+  TABULA_HD float* h_at(index_t t) const {
+    return t == timesteps - 1 ? last_hidden : hidden + t * step.units;
+  }
+  TABULA_HD index_t h_ld_at(index_t t) const { return t == timesteps - 1 ? last_ld : hidden_ld; }
+  TABULA_HD const float* dy_at(index_t t) const {
+    if (dy_every_step) return dy + t * step.units;
+    return t == timesteps - 1 ? dy : nullptr;
+  }
 };
 
 class RecurrentKernels {
@@ -50,6 +85,25 @@ class RecurrentKernels {
   /// `dh` null means no recurrent gradient (the last step). No two of the buffers overlap.
   virtual void lstm_backward_step(const LstmStep& s, float* gates, const float* c_prev,
                                   const float* c, const float* dh, const float* dy, float* dc) = 0;
+
+  /// Bytes of LstmSequence::workspace the sequences of an LSTM with `units` units need here,
+  /// whatever the batch: the layer reserves them with its other buffers. 0 by default.
+  virtual std::size_t lstm_workspace_bytes(index_t units) const {
+    (void)units;
+    return 0;
+  }
+
+  /// The forward recurrence of a whole sequence. On entry `s.gates` holds every step's
+  /// x_t · kernel + bias; on return every step's gate activations (as lstm_forward_step leaves
+  /// them), and `s.cells` and every h_t are written. The default runs, per timestep, one `k.gemm`
+  /// (h_{t-1} · recurrent_kernel, its packing from `scratch`) and one lstm_forward_step.
+  virtual void lstm_forward_sequence(Kernels& k, Scratch& scratch, const LstmSequence& s);
+
+  /// The backward recurrence of a whole sequence, after lstm_forward_sequence: on return
+  /// `s.gates` holds every step's dL/d(pre-activations), from which the layer forms the weight
+  /// and input gradients. Uses s.dh and s.dc (dc zero on entry). The default runs, per
+  /// timestep, one lstm_backward_step and one `k.gemm` (dL/dh_{t-1} = dgates · recurrent^T).
+  virtual void lstm_backward_sequence(Kernels& k, Scratch& scratch, const LstmSequence& s);
 };
 
 /// The recurrent kernels of `device`. @throws Error when the device has none in this build.

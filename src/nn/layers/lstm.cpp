@@ -37,6 +37,7 @@ Activation lstm_activation(std::string_view option, const std::string& value) {
 //                       the h_t of all samples are one (B * T, U) matrix, which the recurrent
 //                       kernel's gradient reads in one gemm (see backward)
 //   dh_, dc_ (B, U)     the gradients flowing back through the recurrence (workspace)
+//   recurrence_         what the device's recurrence asks for (lstm_workspace_bytes), if any
 class LSTMLayer final : public LayerImpl {
  public:
   LSTMLayer(std::int64_t units, const LSTMOptions& options)
@@ -87,6 +88,11 @@ class LSTMLayer final : public LayerImpl {
     }
     dh_ = buffer({batch, units_}, Category::workspace, "dh");
     dc_ = buffer({batch, units_}, Category::workspace, "dc");
+    const std::size_t recurrence_bytes =
+        detail::recurrent_kernels_for(kernel_->value.device()).lstm_workspace_bytes(units_);
+    if (recurrence_bytes > 0)
+      recurrence_ = buffer({static_cast<std::int64_t>(recurrence_bytes / sizeof(float))},
+                           Category::workspace, "recurrence");
     const index_t T = timesteps_, U = units_, G = 4 * units_;
     packing_ = detail::reserve_gemm_packing(name(), kernel_->value,
                                             {{batch * T, G, features_},
@@ -100,7 +106,7 @@ class LSTMLayer final : public LayerImpl {
   }
 
   void release_batch_buffers() override {
-    gates_ = cells_ = hidden_ = dh_ = dc_ = packing_ = Tensor();
+    gates_ = cells_ = hidden_ = dh_ = dc_ = recurrence_ = packing_ = Tensor();
     capacity_ = 0;
   }
 
@@ -109,29 +115,16 @@ class LSTMLayer final : public LayerImpl {
     auto& k = detail::kernels_for(x.device());
     detail::SessionScratch scratch(kernel_->value, packing_);  // the GEMMs' packing buffers
     auto& rk = detail::recurrent_kernels_for(x.device());
-    const index_t T = timesteps_, U = units_, G = 4 * units_;
+    const index_t T = timesteps_, G = 4 * units_;
     float* gates = f32(gates_);
-    float* cells = f32(cells_);
-    const float* recurrent = f32(recurrent_kernel_->value);
 
-    // Every timestep's input projection in one gemm: (rows * T, F) · (F, 4U).
+    // Every timestep's input projection in one gemm: (rows * T, F) · (F, 4U); the recurrence
+    // adds h_{t-1} · recurrent_kernel step by step.
     k.gemm(scratch, false, false, rows * T, G, features_, 1.0f, f32(x), features_,
            f32(kernel_->value), G, 0.0f, gates, G);
     if (bias_) k.add_bias(gates, f32(bias_->value), rows * T, G);
 
-    detail::LstmStep step = step_of(rows);
-    for (index_t t = 0; t < T; ++t) {
-      float* gates_t = gates + t * G;
-      if (t > 0) {  // h_{-1} = 0 adds nothing
-        const Rows h_prev = hidden_at(y, t - 1);
-        k.gemm(scratch, false, false, rows, G, U, 1.0f, h_prev.data, h_prev.ld, recurrent, G, 1.0f,
-               gates_t, T * G);
-      }
-      const Rows h = hidden_at(y, t);
-      step.h_ld = h.ld;
-      rk.lstm_forward_step(step, gates_t, t > 0 ? cells + (t - 1) * U : nullptr, cells + t * U,
-                           h.data);
-    }
+    rk.lstm_forward_sequence(k, scratch, sequence_of(rows, y));
   }
 
   void backward(const Tensor& x, const Tensor& y, const Tensor& dy, const Tensor* dx) override {
@@ -141,24 +134,17 @@ class LSTMLayer final : public LayerImpl {
     auto& rk = detail::recurrent_kernels_for(x.device());
     const index_t T = timesteps_, U = units_, G = 4 * units_;
     float* gates = f32(gates_);
-    const float* cells = f32(cells_);
-    float* dh = f32(dh_);
-    float* dc = f32(dc_);
-    const float* recurrent = f32(recurrent_kernel_->value);
     float* d_recurrent = f32(recurrent_kernel_->gradient);
 
-    detail::zero_bytes(dc, dc_.device(), static_cast<std::size_t>(rows * U) * sizeof(float));
-    detail::LstmStep step = step_of(rows);
-    step.dy_ld = return_sequences_ ? T * U : U;
-    for (index_t t = T; t-- > 0;) {
-      float* gates_t = gates + t * G;
-      // dL/dh_t from the output: every step with return_sequences, else the last one only.
-      const float* dy_t = return_sequences_ ? f32(dy) + t * U : t == T - 1 ? f32(dy) : nullptr;
-      rk.lstm_backward_step(step, gates_t, t > 0 ? cells + (t - 1) * U : nullptr, cells + t * U,
-                            t == T - 1 ? nullptr : dh, dy_t, dc);
-      if (t == 0) break;  // h_{-1} = 0: no earlier state
-      k.gemm(scratch, false, true, rows, U, G, 1.0f, gates_t, T * G, recurrent, G, 0.0f, dh, U);
-    }
+    detail::LstmSequence sequence = sequence_of(rows, y);
+    sequence.dy = f32(dy);
+    sequence.dy_every_step = return_sequences_;
+    sequence.step.dy_ld = return_sequences_ ? T * U : U;
+    sequence.dh = f32(dh_);
+    sequence.dc = f32(dc_);
+    detail::zero_bytes(sequence.dc, dc_.device(),
+                       static_cast<std::size_t>(rows * U) * sizeof(float));
+    rk.lstm_backward_sequence(k, scratch, sequence);
 
     // d(recurrent_kernel) = sum over samples b and steps t >= 1 of h_{b,t-1}^T dg_{b,t}. With
     // the h_t of all samples one (B * T, U) matrix and the dg_t one (B * T, 4U) matrix, these
@@ -188,27 +174,32 @@ class LSTMLayer final : public LayerImpl {
   }
 
  private:
-  struct Rows {
-    float* data;  // sample 0's row
-    index_t ld;   // floats between samples' rows
-  };
-
-  // Where h_t lives: in y with return_sequences (and for the last step), else in hidden_.
-  Rows hidden_at(const Tensor& y, index_t t) const {
-    if (return_sequences_) return {f32(y) + t * units_, timesteps_ * units_};
-    if (t == timesteps_ - 1) return {f32(y), units_};
-    return {f32(hidden_) + t * units_, timesteps_ * units_};
-  }
-
-  detail::LstmStep step_of(index_t rows) const {
-    return {.batch = rows,
-            .units = units_,
-            .gates_ld = timesteps_ * 4 * units_,
-            .cell_ld = timesteps_ * units_,
-            .h_ld = 0,
-            .dy_ld = 0,
-            .activation = activation_,
-            .recurrent_activation = recurrent_activation_};
+  // The sequence of a batch of `rows`. h_t lives in y with return_sequences (every step),
+  // else in hidden_, except h_{T-1}, which is y.
+  detail::LstmSequence sequence_of(index_t rows, const Tensor& y) const {
+    const index_t T = timesteps_, U = units_;
+    detail::LstmSequence s{.step = {.batch = rows,
+                                    .units = U,
+                                    .gates_ld = T * 4 * U,
+                                    .cell_ld = T * U,
+                                    .activation = activation_,
+                                    .recurrent_activation = recurrent_activation_},
+                           .timesteps = T,
+                           .gates = f32(gates_),
+                           .cells = f32(cells_),
+                           .recurrent = f32(recurrent_kernel_->value)};
+    if (return_sequences_) {
+      s.hidden = f32(y);
+      s.last_hidden = f32(y) + (T - 1) * U;
+      s.last_ld = T * U;
+    } else {
+      s.hidden = f32(hidden_);
+      s.last_hidden = f32(y);
+      s.last_ld = U;
+    }
+    s.hidden_ld = T * U;
+    if (recurrence_.defined()) s.workspace = f32(recurrence_);
+    return s;
   }
 
   index_t checked_rows(const Tensor& x) const {
@@ -231,7 +222,7 @@ class LSTMLayer final : public LayerImpl {
   Parameter* recurrent_kernel_ = nullptr;
   Parameter* bias_ = nullptr;
   index_t capacity_ = 0;
-  Tensor gates_, cells_, hidden_, dh_, dc_;
+  Tensor gates_, cells_, hidden_, dh_, dc_, recurrence_;
   Tensor packing_;  // the GEMMs' packing buffer, per batch size (reserve)
 };
 
