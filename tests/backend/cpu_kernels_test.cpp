@@ -212,5 +212,18 @@ TEST(CpuKernels, ScratchReservedForAGemmServesEverySmallerOne) {
   set_num_threads(threads_before);
 }
 
+TEST(CpuKernels, TransposeMovesEveryElementToTheMirroredPlace) {
+  CpuKernels kernels;
+  // Sizes past the 32x32 tiles and not multiples of them, a single row and a single column.
+  for (const auto& [rows, cols] : {std::pair<index_t, index_t>{37, 70}, {1, 5}, {6, 1}, {64, 32}}) {
+    const auto a = testing::random_floats(static_cast<std::size_t>(rows * cols), 41);
+    std::vector<float> t(a.size(), -1.0f);
+    kernels.transpose(a.data(), rows, cols, t.data());
+    for (index_t r = 0; r < rows; ++r)
+      for (index_t c = 0; c < cols; ++c)
+        ASSERT_EQ(t[c * rows + r], a[r * cols + c]) << rows << "x" << cols << " at " << r << ", " << c;
+  }
+}
+
 }  // namespace
 }  // namespace tabula::detail

@@ -306,6 +306,8 @@ TEST_F(CudaKernelsTest, LstmSequencesMatchTheCpuInOneLaunchAndStepByStep) {
   RecurrentKernels& gpu_rec = recurrent_kernels_for(Device::cuda(0));
   std::vector<LstmSequenceCase> cases = testing::lstm_sequence_cases();
   cases.push_back({70, 12, 64, false});  // the benchmark's LSTM(64), at a batch of 70
+  // Blocks of 8 samples (past 8 per multiprocessor) and of 1024 threads, a last block of 4.
+  cases.push_back({1100, 3, CudaRecurrentKernels::kMaxSequenceUnits, true});
   cases.push_back({6, 3, CudaRecurrentKernels::kMaxSequenceUnits + 2, true});
   for (const LstmSequenceCase& c : cases) {
     HostLstmSequence expected(c);

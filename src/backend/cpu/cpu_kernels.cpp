@@ -230,6 +230,15 @@ void CpuKernels::activation_backward(Activation f, const float* y, const float* 
   });
 }
 
+void CpuKernels::transpose(const float* a, index_t rows, index_t cols, float* t) {
+  // Tiles that keep both the rows read and the rows written in cache.
+  constexpr index_t kTile = 32;
+  for (index_t r0 = 0; r0 < rows; r0 += kTile)
+    for (index_t c0 = 0; c0 < cols; c0 += kTile)
+      for (index_t r = r0; r < std::min(rows, r0 + kTile); ++r)
+        for (index_t c = c0; c < std::min(cols, c0 + kTile); ++c) t[c * rows + r] = a[r * cols + c];
+}
+
 void CpuKernels::multiply(const float* x, const float* mask, float scale, float* y, index_t n) {
   for (index_t i = 0; i < n; ++i) y[i] = x[i] * mask[i] * scale;
 }

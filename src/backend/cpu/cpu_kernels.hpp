@@ -19,6 +19,7 @@ class CpuKernels final : public Kernels {
                           index_t cols) override;
   void activation_backward(Activation f, const float* y, const float* dy, float* dx,
                            index_t rows, index_t cols) override;
+  void transpose(const float* a, index_t rows, index_t cols, float* t) override;
   void multiply(const float* x, const float* mask, float scale, float* y, index_t n) override;
   void dropout_mask(float* mask, index_t n, float rate, RandomGenerator& rng) override;
   void im2col(const Window2d& w, const float* x, index_t first, index_t count,

@@ -81,6 +81,12 @@ void CudaKernels::activation_backward(Activation f, const float* y, const float*
       "activation_backward");
 }
 
+void CudaKernels::transpose(const float* a, index_t rows, index_t cols, float* t) {
+  for_each_index(
+      Stream::for_device(device_), rows * cols,
+      [=] __device__(index_t i) { bodies::transpose(i, a, rows, cols, t); }, "transpose");
+}
+
 void CudaKernels::multiply(const float* x, const float* mask, float scale, float* y, index_t n) {
   for_each_index(
       Stream::for_device(device_), n,

@@ -96,13 +96,7 @@ void CudaRecurrentKernels::lstm_backward_sequence(Kernels& k, Scratch& scratch,
                 lstm_workspace_bytes(s.step.units) << " bytes (lstm_workspace_bytes)", "none");
   if (s.step.batch <= 0 || s.timesteps <= 0) return;
   const Stream stream = Stream::for_device(device_);
-  const index_t U = s.step.units;
-  const float* recurrent = s.recurrent;
-  float* recurrent_t = s.workspace;
-  for_each_index(
-      stream, 4 * U * U,
-      [=] __device__(index_t i) { bodies::transpose(i, recurrent, U, 4 * U, recurrent_t); },
-      "transpose recurrent kernel");
+  k.transpose(s.recurrent, s.step.units, 4 * s.step.units, s.workspace);
   const SequenceLaunch launch = sequence_launch(device_, s);
   lstm_backward_sequence_kernel<<<launch.blocks, launch.threads, 0, stream.handle()>>>(
       s, launch.rows_per_block);

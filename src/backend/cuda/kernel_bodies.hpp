@@ -344,6 +344,13 @@ TABULA_HD inline float gate_derivative(Activation f, float y) {
   return f == Activation::tanh ? 1.0f - y * y : y * (1.0f - y);
 }
 
+/// Element i of the (cols, rows) transpose of row-major (rows, cols) `matrix`.
+TABULA_HD inline void transpose(index_t i, const float* matrix, index_t rows, index_t cols,
+                                float* transposed) {
+  const index_t j = i / rows, k = i % rows;
+  transposed[i] = matrix[k * cols + j];
+}
+
 /// Element i = (b, u) of one LSTM step forward (see RecurrentKernels::lstm_forward_step).
 TABULA_HD inline void lstm_forward(index_t i, const LstmStep& s, float* gates, const float* c_prev,
                                    float* c, float* h) {

@@ -7,7 +7,7 @@
 // of 2 per step, 100 for 50 steps, each of which would cost more than its step's arithmetic.
 //
 // The CUDA kernels (cuda_recurrent_kernels.cu) run these with threadIdx.x, blockDim.x and
-// __syncthreads(); the tests run them on the host with one thread and no barrier, against the
+// __syncthreads(); the tests run them on host threads that meet at a std::barrier, against the
 // CPU's default path. The elementwise phase is the step kernels' own body (kernel_bodies.hpp).
 //
 // Visibility: a phase reads what other threads of the block wrote in the phase before it, in
@@ -38,13 +38,6 @@ TABULA_HD inline void add_recurrent_column(index_t j, const LstmSequence& s, ind
   float* gates = s.gates + b0 * s.step.gates_ld + t * G + j;
   for (index_t r = 0; r < kMaxSequenceRows; ++r)
     if (r < rows) gates[r * s.step.gates_ld] += sum[r];
-}
-
-/// Element i of the (cols, rows) transpose of row-major (rows, cols) `matrix`.
-TABULA_HD inline void transpose(index_t i, const float* matrix, index_t rows, index_t cols,
-                                float* transposed) {
-  const index_t j = i / rows, k = i % rows;
-  transposed[i] = matrix[k * cols + j];
 }
 
 /// dh[b, k] = sum_j dgates_t[b, j] * recurrent[k, j] for element i = (b, k): dL/dh_{t-1}.
@@ -82,7 +75,7 @@ TABULA_HD void lstm_forward_block(const LstmSequence& s, index_t b0, index_t row
 
 /// The backward recurrence (RecurrentKernels::lstm_backward_sequence) of samples
 /// [b0, b0 + rows), as thread `thread` of `threads` runs it (see lstm_forward_block), with
-/// `recurrent_t` the recurrent kernel transposed (`transpose`).
+/// `recurrent_t` the recurrent kernel transposed (Kernels::transpose).
 template <typename Barrier>
 TABULA_HD void lstm_backward_block(const LstmSequence& s, const float* recurrent_t, index_t b0,
                                    index_t rows, index_t thread, index_t threads, Barrier barrier) {
@@ -96,7 +89,9 @@ TABULA_HD void lstm_backward_block(const LstmSequence& s, const float* recurrent
     barrier();          // step t's gate gradients are in; dh has been read
     for (index_t i = thread; i < rows * U; i += threads)
       recurrent_gradient(b0 * U + i, s, recurrent_t, t);
-    barrier();  // dL/dh_{t-1} is in, for step t - 1
+    // dL/dh_{t-1} is in, for step t - 1. Both phases give element i to the same thread, so
+    // today each thread reads only what it wrote; the barrier keeps that from mattering.
+    barrier();
   }
 }
 

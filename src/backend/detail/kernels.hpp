@@ -58,6 +58,9 @@ class Kernels {
   virtual void activation_backward(Activation f, const float* y, const float* dy, float* dx,
                                    index_t rows, index_t cols) = 0;
 
+  /// t = a^T for row-major `a` (rows x cols); t is (cols x rows) and does not overlap a.
+  virtual void transpose(const float* a, index_t rows, index_t cols, float* t) = 0;
+
   /// y = x * mask * scale with mask[i] in {0, 1}; mask drawn by the caller.
   virtual void multiply(const float* x, const float* mask, float scale, float* y,
                         index_t n) = 0;
