@@ -4,10 +4,12 @@
 #include "backend/cpu/cpu_kernels.hpp"
 #include "backend/cpu/cpu_normalization_kernels.hpp"
 #include "backend/cpu/cpu_recurrent_kernels.hpp"
+#include "backend/detail/convolution_kernels.hpp"
 #include "tabula/config.hpp"
 #include "tabula/core/errors.hpp"
 
 #if TABULA_WITH_CUDA
+#include "backend/cuda/cuda_convolution_kernels.hpp"
 #include "backend/cuda/cuda_kernels.hpp"
 #include "backend/cuda/cuda_normalization_kernels.hpp"
 #include "backend/cuda/cuda_recurrent_kernels.hpp"
@@ -52,6 +54,16 @@ RecurrentKernels& recurrent_kernels_for(Device device) {
   if (device.is_cpu()) return cpu;
 #if TABULA_WITH_CUDA
   return cuda_recurrent_kernels_for(device);
+#else
+  no_cuda(device);
+#endif
+}
+
+ConvolutionKernels& convolution_kernels_for(Device device) {
+  static ConvolutionKernels cpu;  // unfolding and the CPU's GEMM
+  if (device.is_cpu()) return cpu;
+#if TABULA_WITH_CUDA
+  return cuda_convolution_kernels_for(device);
 #else
   no_cuda(device);
 #endif

@@ -12,7 +12,9 @@
 #include "backend/cpu/cpu_kernels.hpp"
 #include "backend/cpu/cpu_normalization_kernels.hpp"
 #include "backend/cpu/cpu_recurrent_kernels.hpp"
+#include "backend/cuda/cuda_convolution_kernels.hpp"
 #include "backend/cuda/cuda_recurrent_kernels.hpp"
+#include "backend/detail/convolution_kernels.hpp"
 #include "backend/detail/kernels.hpp"
 #include "backend/detail/normalization_kernels.hpp"
 #include "backend/detail/recurrent_kernels.hpp"
@@ -184,6 +186,67 @@ TEST_F(CudaKernelsTest, ConvolutionAndPoolingKernelsMatchTheCpu) {
     gpu().avg_pool_backward(w, at(gdy), at(gback));
     expect_close(get(gy), y_cpu, 1e-6f, "avg_pool forward " + where);
     expect_close(get(gback), back_cpu, 1e-6f, "avg_pool backward " + where);
+  }
+}
+
+// Whole convolutions, forward and backward, on the GPU against the CPU's unfolding: in cuDNN
+// where the build has it and the padding is symmetric, else unfolded into cuBLAS GEMMs; at the
+// plan's batch and at a smaller one (a last batch).
+TEST_F(CudaKernelsTest, ConvolutionsMatchTheCpuInCudnnOrUnfolded) {
+  SessionScratch gpu_scratch(session_->core(), Device::cuda(0));
+  Session host;
+  SessionScratch cpu_scratch(host.core(), Device::cpu());
+  ConvolutionKernels& cpu_conv = convolution_kernels_for(Device::cpu());
+  ConvolutionKernels& gpu_conv = convolution_kernels_for(Device::cuda(0));
+  const struct {
+    Window2d window;
+    index_t filters;
+    bool symmetric;
+  } cases[] = {{{5, 12, 10, 3, 3, 3, 1, 1, 0, 0, 10, 8}, 7, true},  // valid 3x3
+               {same_window(4, 9, 9, 4, 3, 1), 6, true},            // same 3x3: 1 each side
+               {same_window(3, 13, 11, 2, 2, 2), 4, false},         // same 2x2: 1 after only
+               {{2, 15, 15, 3, 5, 5, 2, 2, 0, 0, 6, 6}, 5, true},   // valid 5x5, stride 2
+               {{3, 6, 6, 8, 1, 1, 1, 1, 0, 0, 6, 6}, 5, true}};    // 1x1
+  for (const auto& test : cases) {
+    Convolution2d c{.window = test.window, .filters = test.filters};
+    const std::string what =
+        std::to_string(c.window.in_h) + "x" + std::to_string(c.window.in_w) + "x" +
+        std::to_string(c.window.channels) + " k" + std::to_string(c.window.kernel_h) + " s" +
+        std::to_string(c.window.stride_h) + " filters " + std::to_string(c.filters);
+    const ConvolutionPlan cpu_plan = cpu_conv.plan_conv2d(cpu_scratch, c);
+    const ConvolutionPlan gpu_plan = gpu_conv.plan_conv2d(gpu_scratch, c);
+    if (!test.symmetric) {
+      EXPECT_TRUE(gpu_plan.unfolds()) << what;
+    } else if (CudaConvolutionKernels::has_cudnn()) {
+      EXPECT_FALSE(gpu_plan.unfolds()) << what << ": cuDNN found no deterministic algorithm";
+    }
+    const Tensor gpu_workspace = put(std::vector<float>(gpu_plan.workspace_bytes / 4 + 1));
+    std::vector<float> cpu_workspace(cpu_plan.workspace_bytes / 4 + 1);
+
+    for (index_t batch : {c.window.batch, c.window.batch - 1}) {
+      c.window.batch = batch;
+      const std::string where = what + ", batch " + std::to_string(batch);
+      const index_t in = batch * c.window.in_h * c.window.in_w * c.window.channels;
+      const index_t out = batch * c.pixels() * c.filters;
+      const auto x = random_floats(in, 11), dy = random_floats(out, 12),
+                 kernel = random_floats(c.patch() * c.filters, 13);
+      std::vector<float> y(out), dkernel(kernel.size()), dx(in);
+      cpu_conv.conv2d_forward(cpu_, cpu_scratch, cpu_plan, c, x.data(), kernel.data(), y.data(),
+                              cpu_workspace.data());
+      cpu_conv.conv2d_backward(cpu_, cpu_scratch, cpu_plan, c, x.data(), dy.data(), kernel.data(),
+                               dkernel.data(), dx.data(), cpu_workspace.data());
+      const Tensor gx = put(x), gdy = put(dy), gkernel = put(kernel);
+      const Tensor gy = put(std::vector<float>(out, 9.0f)),
+                   gdkernel = put(std::vector<float>(kernel.size(), 9.0f)),
+                   gdx = put(std::vector<float>(in, 9.0f));
+      gpu_conv.conv2d_forward(gpu(), gpu_scratch, gpu_plan, c, at(gx), at(gkernel), at(gy),
+                              at(gpu_workspace));
+      gpu_conv.conv2d_backward(gpu(), gpu_scratch, gpu_plan, c, at(gx), at(gdy), at(gkernel),
+                               at(gdkernel), at(gdx), at(gpu_workspace));
+      expect_close(get(gy), y, 1e-4f, "convolution " + where);
+      expect_close(get(gdkernel), dkernel, 1e-4f, "kernel gradient " + where);
+      expect_close(get(gdx), dx, 1e-4f, "input gradient " + where);
+    }
   }
 }
 

@@ -491,6 +491,33 @@ TEST(Conv2D, LargeBatchesRunInChunksWithinTheWorkspaceBudget) {
   EXPECT_FALSE(find_live(s, conv.name() + "/columns").has_value());
 }
 
+TEST(Conv2D, AWorkspaceRefusedAtReserveLeavesTheLayerUnreservedAndItsNextBatchWorks) {
+  // 30 samples of 48x48x8 unfold into 15.8 MiB of columns, more than the session may hold.
+  Session s({.memory_limit = std::size_t{8} << 20});
+  SessionScope use(s);
+  Layer conv = Conv2D(4, {3, 3}, "linear", {.padding = "same"});
+  conv->build({48, 48, 8});
+  RandomGenerator rng(5);
+  conv->initialize(rng);
+  conv->allocate_gradients();
+  EXPECT_THROW(conv->reserve(30), OutOfMemory);
+  EXPECT_FALSE(find_live(s, conv.name() + "/columns").has_value());
+
+  // A smaller batch afterwards plans and reserves its own workspace.
+  const Tensor x = random_normal({2, 48, 48, 8});
+  const Tensor r = random_normal({2, 48, 48, 4});
+  Tensor y = zeros({2, 48, 48, 4});
+  conv->forward(x, y, true);
+  Tensor dy = r.clone();
+  Tensor dx = zeros(x.shape());
+  conv->backward(x, y, dy, &dx);
+  const Reference ref =
+      reference_conv(x, conv->parameters()[0]->value, conv->parameters()[1]->value, r, 1, 1, true);
+  EXPECT_EQ(compare_scaled(y, ref.y, 1e-5), "");
+  EXPECT_EQ(compare_scaled(dx, ref.dx, 1e-5), "");
+  EXPECT_EQ(compare_scaled(conv->parameters()[0]->gradient, ref.dkernel, 1e-5), "");
+}
+
 TEST(Conv2D, SampleLargerThanTheBudgetGetsAWorkspaceOfOneSample) {
   Session s;
   SessionScope use(s);

@@ -19,6 +19,11 @@ namespace tabula::detail {
 
 using index_t = std::int64_t;
 
+/// Extents of one GEMM: op(A) is m x k, op(B) is k x n.
+struct GemmExtents {
+  index_t m, n, k;
+};
+
 /// Geometry of a 2-D convolution or pooling window over NHWC data.
 struct Window2d {
   index_t batch, in_h, in_w, channels;

@@ -7,7 +7,7 @@
 namespace tabula::detail {
 
 Tensor reserve_gemm_packing(const std::string& layer_name, const Tensor& weights,
-                            std::initializer_list<GemmExtents> gemms) {
+                            std::span<const GemmExtents> gemms) {
   Kernels& kernels = kernels_for(weights.device());
   {
     SessionScratch scratch(weights);  // the session the layer's GEMMs take scratch from

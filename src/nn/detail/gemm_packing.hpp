@@ -2,17 +2,13 @@
 // The packing buffer a layer reserves for its GEMMs.
 
 #include <initializer_list>
+#include <span>
 #include <string>
 
 #include "backend/detail/kernels.hpp"
 #include "tabula/core/tensor.hpp"
 
 namespace tabula::detail {
-
-/// Extents of one GEMM a layer runs: op(A) is m x k, op(B) is k x n.
-struct GemmExtents {
-  index_t m, n, k;
-};
 
 /// A session buffer ("<layer>/gemm_packing", category workspace) large enough for the packing
 /// of the largest of `gemms` on the kernels of `weights`' device at the current thread count;
@@ -23,6 +19,10 @@ struct GemmExtents {
 /// with: packing sizes need not grow with the extents.
 /// @throws OutOfMemory
 Tensor reserve_gemm_packing(const std::string& layer_name, const Tensor& weights,
-                            std::initializer_list<GemmExtents> gemms);
+                            std::span<const GemmExtents> gemms);
+inline Tensor reserve_gemm_packing(const std::string& layer_name, const Tensor& weights,
+                                   std::initializer_list<GemmExtents> gemms) {
+  return reserve_gemm_packing(layer_name, weights, std::span(gemms.begin(), gemms.size()));
+}
 
 }  // namespace tabula::detail

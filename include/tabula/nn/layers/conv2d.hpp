@@ -26,10 +26,14 @@ struct Conv2DOptions {
 ///
 /// The kernel has Keras's shape (kernel_h, kernel_w, in_channels, filters) and is drawn from
 /// glorot_uniform (fan_in = kh*kw*in_channels, fan_out = kh*kw*filters); the bias (filters)
-/// starts at zeros. The forward pass unfolds patches into a session workspace
+/// starts at zeros. On the CPU the forward pass unfolds patches into a session workspace
 /// ("<name>/columns", category workspace) and multiplies them with the kernel in one GEMM per
 /// chunk of samples; the workspace is sized once per batch size and bounded (16 MiB, or one
-/// sample's patches when a sample needs more).
+/// sample's patches when a sample needs more). On a GPU the convolution runs in cuDNN where the
+/// build has it and the padding is symmetric ("valid", or "same" where the total padding is
+/// even, as with an odd kernel at stride 1), in a
+/// workspace "<name>/cudnn_workspace" (the kernel in cuDNN's layout, its gradient and cuDNN's
+/// own, at most 64 MiB of it); otherwise as on the CPU, with cuBLAS.
 ///
 /// @param filters      number of output channels, > 0
 /// @param kernel_size  (kernel_h, kernel_w), both > 0

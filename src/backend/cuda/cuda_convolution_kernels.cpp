@@ -1,0 +1,312 @@
+#include "backend/cuda/cuda_convolution_kernels.hpp"
+
+#include <algorithm>
+#include <climits>
+#include <string>
+
+#include "backend/cuda/per_device.hpp"
+#include "memory/detail/align.hpp"
+#include "tabula/core/errors.hpp"
+
+#if TABULA_WITH_CUDNN
+#include "backend/cuda/cudnn_context.hpp"
+#endif
+
+namespace tabula::detail {
+
+ConvolutionKernels& cuda_convolution_kernels_for(Device device) {
+  return per_device<CudaConvolutionKernels>(device, "CUDA convolution kernels");
+}
+
+bool CudaConvolutionKernels::has_cudnn() { return TABULA_WITH_CUDNN != 0; }
+
+std::string CudaConvolutionKernels::library() {
+#if TABULA_WITH_CUDNN
+  const std::size_t v = cudnnGetVersion();  // major * 10000 + minor * 100 + patch since 9.0
+  return "cuDNN " + std::to_string(v / 10000) + "." + std::to_string(v / 100 % 100) + "." +
+         std::to_string(v % 100) + " (built with " + std::to_string(CUDNN_MAJOR) + "." +
+         std::to_string(CUDNN_MINOR) + "." + std::to_string(CUDNN_PATCHLEVEL) + ")";
+#else
+  return "no cuDNN in this build: convolutions unfold into cuBLAS GEMMs";
+#endif
+}
+
+#if !TABULA_WITH_CUDNN
+
+ConvolutionPlan CudaConvolutionKernels::plan_conv2d(Scratch& scratch, const Convolution2d& c) {
+  return ConvolutionKernels::plan_conv2d(scratch, c);
+}
+
+void CudaConvolutionKernels::conv2d_forward(Kernels& k, Scratch& scratch,
+                                            const ConvolutionPlan& plan, const Convolution2d& c,
+                                            const float* x, const float* kernel, float* y,
+                                            void* workspace) {
+  ConvolutionKernels::conv2d_forward(k, scratch, plan, c, x, kernel, y, workspace);
+}
+
+void CudaConvolutionKernels::conv2d_backward(Kernels& k, Scratch& scratch,
+                                             const ConvolutionPlan& plan, const Convolution2d& c,
+                                             const float* x, const float* dy, const float* kernel,
+                                             float* dkernel, float* dx, void* workspace) {
+  ConvolutionKernels::conv2d_backward(k, scratch, plan, c, x, dy, kernel, dkernel, dx, workspace);
+}
+
+#else
+
+namespace {
+
+// The descriptors' handles, destroyed with it whatever setting them does.
+struct DescriptorHandles {
+  DescriptorHandles() {
+    check_cudnn(cudnnCreateTensorDescriptor(&x), "cudnnCreateTensorDescriptor");
+    check_cudnn(cudnnCreateTensorDescriptor(&y), "cudnnCreateTensorDescriptor");
+    check_cudnn(cudnnCreateFilterDescriptor(&kernel), "cudnnCreateFilterDescriptor");
+    check_cudnn(cudnnCreateConvolutionDescriptor(&convolution), "cudnnCreateConvolutionDescriptor");
+  }
+  ~DescriptorHandles() {
+    if (convolution) cudnnDestroyConvolutionDescriptor(convolution);
+    if (kernel) cudnnDestroyFilterDescriptor(kernel);
+    if (y) cudnnDestroyTensorDescriptor(y);
+    if (x) cudnnDestroyTensorDescriptor(x);
+  }
+  DescriptorHandles(const DescriptorHandles&) = delete;
+  DescriptorHandles& operator=(const DescriptorHandles&) = delete;
+
+  cudnnTensorDescriptor_t x = nullptr, y = nullptr;
+  cudnnFilterDescriptor_t kernel = nullptr;
+  cudnnConvolutionDescriptor_t convolution = nullptr;
+};
+
+// The four descriptors of one convolution call: x and y NHWC, the kernel KRSC (filters, kh,
+// kw, channels: tabula's (kh, kw, channels, filters) transposed), cross-correlation with the
+// window's strides and leading padding, fp32 arithmetic throughout.
+class Descriptors : public DescriptorHandles {
+ public:
+  explicit Descriptors(const Convolution2d& c) {
+    const Window2d& w = c.window;
+    const auto i = [](index_t v) { return static_cast<int>(v); };
+    check_cudnn(cudnnSetTensor4dDescriptor(x, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, i(w.batch),
+                                           i(w.channels), i(w.in_h), i(w.in_w)),
+                "cudnnSetTensor4dDescriptor(x)");
+    check_cudnn(cudnnSetTensor4dDescriptor(y, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, i(w.batch),
+                                           i(c.filters), i(w.out_h), i(w.out_w)),
+                "cudnnSetTensor4dDescriptor(y)");
+    check_cudnn(
+        cudnnSetFilter4dDescriptor(kernel, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NHWC, i(c.filters),
+                                   i(w.channels), i(w.kernel_h), i(w.kernel_w)),
+        "cudnnSetFilter4dDescriptor");
+    check_cudnn(cudnnSetConvolution2dDescriptor(convolution, i(w.pad_top), i(w.pad_left),
+                                                i(w.stride_h), i(w.stride_w), 1, 1,
+                                                CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
+                "cudnnSetConvolution2dDescriptor");
+    // Tensor cores would round the inputs to TF32 (10-bit mantissa): tabula's float32 is
+    // float32 on every device.
+    check_cudnn(cudnnSetConvolutionMathType(convolution, CUDNN_FMA_MATH),
+                "cudnnSetConvolutionMathType");
+  }
+
+  /// Whether cuDNN's output has the window's shape: not when the padding is asymmetric.
+  bool output_matches(const Convolution2d& c) const {
+    int n = 0, channels = 0, h = 0, w = 0;
+    check_cudnn(
+        cudnnGetConvolution2dForwardOutputDim(convolution, x, kernel, &n, &channels, &h, &w),
+        "cudnnGetConvolution2dForwardOutputDim");
+    return n == c.window.batch && channels == c.filters && h == c.window.out_h &&
+           w == c.window.out_w;
+  }
+};
+
+// The first of cuDNN's heuristic ranking that runs, is deterministic, computes in float32 (no
+// tensor-core math, which the FMA descriptor should already rule out) and fits the budget.
+template <typename Perf>
+int first_usable(const Perf* ranked, int count, std::size_t* workspace) {
+  for (int i = 0; i < count; ++i)
+    if (ranked[i].status == CUDNN_STATUS_SUCCESS && ranked[i].determinism == CUDNN_DETERMINISTIC &&
+        ranked[i].mathType != CUDNN_TENSOR_OP_MATH &&
+        ranked[i].mathType != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION &&
+        ranked[i].memory <= CudaConvolutionKernels::kMaxWorkspaceBytes) {
+      *workspace = ranked[i].memory;
+      return static_cast<int>(ranked[i].algo);
+    }
+  return -1;
+}
+
+// The plan's workspace: the kernel in cuDNN's layout, its gradient, then cuDNN's own.
+struct Workspace {
+  Workspace(const Convolution2d& c, void* base, std::size_t bytes) {
+    const std::size_t kernel_bytes =
+        round_up(static_cast<std::size_t>(c.patch() * c.filters) * sizeof(float), kAlignment);
+    auto* at = static_cast<unsigned char*>(base);
+    kernel = reinterpret_cast<float*>(at);
+    gradient = reinterpret_cast<float*>(at + kernel_bytes);
+    library = at + 2 * kernel_bytes;
+    library_bytes = bytes - 2 * kernel_bytes;
+  }
+  static std::size_t bytes(const Convolution2d& c, std::size_t library_bytes) {
+    return 2 * round_up(static_cast<std::size_t>(c.patch() * c.filters) * sizeof(float),
+                        kAlignment) +
+           library_bytes;
+  }
+  static constexpr std::size_t kAlignment = 256;
+
+  float* kernel;
+  float* gradient;
+  void* library;
+  std::size_t library_bytes;
+};
+
+bool fits_int(const Convolution2d& c) {
+  const Window2d& w = c.window;
+  return std::max({w.batch * w.in_h * w.in_w * w.channels, w.batch * w.out_h * w.out_w * c.filters,
+                   c.patch() * c.filters}) <= INT_MAX;
+}
+
+// A call's handle under its context's lock, and room for cuDNN's workspace: the plan's, or a
+// block of the session's pool when this batch needs more than the plan's batch did.
+class CudnnCall {
+ public:
+  CudnnCall(Scratch& scratch, Device device, const Workspace& planned, std::size_t needed)
+      : context_(static_cast<CudnnContext&>(scratch.context(&CudnnContext::make))),
+        lock_(context_.mutex()),
+        handle_(context_.bind(Stream::for_device(device), lock_)),
+        extra_(scratch, needed > planned.library_bytes ? needed : 0),
+        workspace_(extra_.data() ? extra_.data() : planned.library),
+        bytes_(extra_.data() ? needed : planned.library_bytes) {}
+
+  cudnnHandle_t handle() const { return handle_; }
+  void* workspace() const { return workspace_; }
+  std::size_t bytes() const { return bytes_; }
+
+ private:
+  CudnnContext& context_;
+  std::unique_lock<std::mutex> lock_;
+  cudnnHandle_t handle_;
+  ScratchBlock extra_;
+  void* workspace_;
+  std::size_t bytes_;
+};
+
+cudnnHandle_t handle_of(Scratch& scratch, Device device, std::unique_lock<std::mutex>& lock) {
+  auto& context = static_cast<CudnnContext&>(scratch.context(&CudnnContext::make));
+  lock = std::unique_lock(context.mutex());
+  return context.bind(Stream::for_device(device), lock);
+}
+
+}  // namespace
+
+ConvolutionPlan CudaConvolutionKernels::plan_conv2d(Scratch& scratch, const Convolution2d& c) {
+  if (c.window.batch <= 0 || !fits_int(c)) return ConvolutionKernels::plan_conv2d(scratch, c);
+  const Descriptors d(c);
+  if (!d.output_matches(c)) return ConvolutionKernels::plan_conv2d(scratch, c);
+  std::unique_lock<std::mutex> lock;
+  cudnnHandle_t handle = handle_of(scratch, device_, lock);
+
+  int count = 0;
+  std::size_t forward_bytes = 0, data_bytes = 0, filter_bytes = 0;
+  cudnnConvolutionFwdAlgoPerf_t forward[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+  check_cudnn(
+      cudnnGetConvolutionForwardAlgorithm_v7(handle, d.x, d.kernel, d.convolution, d.y,
+                                             CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &count, forward),
+      "cudnnGetConvolutionForwardAlgorithm_v7");
+  const int forward_algorithm = first_usable(forward, count, &forward_bytes);
+  cudnnConvolutionBwdDataAlgoPerf_t data[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+  check_cudnn(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, d.kernel, d.y, d.convolution, d.x,
+                                                          CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
+                                                          &count, data),
+              "cudnnGetConvolutionBackwardDataAlgorithm_v7");
+  const int data_algorithm = first_usable(data, count, &data_bytes);
+  cudnnConvolutionBwdFilterAlgoPerf_t filter[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
+  check_cudnn(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
+                  handle, d.x, d.y, d.convolution, d.kernel,
+                  CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &count, filter),
+              "cudnnGetConvolutionBackwardFilterAlgorithm_v7");
+  const int filter_algorithm = first_usable(filter, count, &filter_bytes);
+  if (forward_algorithm < 0 || data_algorithm < 0 || filter_algorithm < 0)
+    return ConvolutionKernels::plan_conv2d(scratch, c);
+
+  ConvolutionPlan plan;
+  plan.batch = c.window.batch;
+  plan.workspace_name = "cudnn_workspace";
+  plan.algorithms[0] = forward_algorithm;
+  plan.algorithms[1] = data_algorithm;
+  plan.algorithms[2] = filter_algorithm;
+  plan.workspace_bytes = Workspace::bytes(c, std::max({forward_bytes, data_bytes, filter_bytes}));
+  return plan;
+}
+
+void CudaConvolutionKernels::conv2d_forward(Kernels& k, Scratch& scratch,
+                                            const ConvolutionPlan& plan, const Convolution2d& c,
+                                            const float* x, const float* kernel, float* y,
+                                            void* workspace) {
+  if (plan.unfolds())
+    return ConvolutionKernels::conv2d_forward(k, scratch, plan, c, x, kernel, y, workspace);
+  if (c.window.batch <= 0) return;
+  TABULA_EXPECT(workspace != nullptr, InvalidArgument, "cuDNN convolution workspace",
+                plan.workspace_bytes << " bytes (the plan's)", "none");
+  const Workspace planned(c, workspace, plan.workspace_bytes);
+  const Descriptors d(c);
+  const auto algorithm = static_cast<cudnnConvolutionFwdAlgo_t>(plan.algorithms[0]);
+  k.transpose(kernel, c.patch(), c.filters, planned.kernel);  // to (filters, kh, kw, channels)
+  std::size_t needed = 0;
+  {
+    std::unique_lock<std::mutex> lock;
+    check_cudnn(
+        cudnnGetConvolutionForwardWorkspaceSize(handle_of(scratch, device_, lock), d.x, d.kernel,
+                                                d.convolution, d.y, algorithm, &needed),
+        "cudnnGetConvolutionForwardWorkspaceSize");
+  }
+  const CudnnCall call(scratch, device_, planned, needed);
+  const float one = 1.0f, zero = 0.0f;
+  check_cudnn(
+      cudnnConvolutionForward(call.handle(), &one, d.x, x, d.kernel, planned.kernel, d.convolution,
+                              algorithm, call.workspace(), call.bytes(), &zero, d.y, y),
+      "cudnnConvolutionForward");
+}
+
+void CudaConvolutionKernels::conv2d_backward(Kernels& k, Scratch& scratch,
+                                             const ConvolutionPlan& plan, const Convolution2d& c,
+                                             const float* x, const float* dy, const float* kernel,
+                                             float* dkernel, float* dx, void* workspace) {
+  if (plan.unfolds())
+    return ConvolutionKernels::conv2d_backward(k, scratch, plan, c, x, dy, kernel, dkernel, dx,
+                                               workspace);
+  if (c.window.batch <= 0) return;
+  TABULA_EXPECT(workspace != nullptr, InvalidArgument, "cuDNN convolution workspace",
+                plan.workspace_bytes << " bytes (the plan's)", "none");
+  const Workspace planned(c, workspace, plan.workspace_bytes);
+  const Descriptors d(c);
+  const auto data_algorithm = static_cast<cudnnConvolutionBwdDataAlgo_t>(plan.algorithms[1]);
+  const auto filter_algorithm = static_cast<cudnnConvolutionBwdFilterAlgo_t>(plan.algorithms[2]);
+  std::size_t data_bytes = 0, filter_bytes = 0;
+  {
+    std::unique_lock<std::mutex> lock;
+    cudnnHandle_t handle = handle_of(scratch, device_, lock);
+    check_cudnn(cudnnGetConvolutionBackwardFilterWorkspaceSize(
+                    handle, d.x, d.y, d.convolution, d.kernel, filter_algorithm, &filter_bytes),
+                "cudnnGetConvolutionBackwardFilterWorkspaceSize");
+    if (dx)
+      check_cudnn(cudnnGetConvolutionBackwardDataWorkspaceSize(handle, d.kernel, d.y, d.convolution,
+                                                               d.x, data_algorithm, &data_bytes),
+                  "cudnnGetConvolutionBackwardDataWorkspaceSize");
+  }
+  const float one = 1.0f, zero = 0.0f;
+  {
+    const CudnnCall call(scratch, device_, planned, filter_bytes);
+    check_cudnn(cudnnConvolutionBackwardFilter(call.handle(), &one, d.x, x, d.y, dy, d.convolution,
+                                               filter_algorithm, call.workspace(), call.bytes(),
+                                               &zero, d.kernel, planned.gradient),
+                "cudnnConvolutionBackwardFilter");
+  }
+  k.transpose(planned.gradient, c.filters, c.patch(), dkernel);  // back to (kh, kw, c, filters)
+  if (!dx) return;
+  k.transpose(kernel, c.patch(), c.filters, planned.kernel);
+  const CudnnCall call(scratch, device_, planned, data_bytes);
+  check_cudnn(cudnnConvolutionBackwardData(call.handle(), &one, d.kernel, planned.kernel, d.y, dy,
+                                           d.convolution, data_algorithm, call.workspace(),
+                                           call.bytes(), &zero, d.x, dx),
+              "cudnnConvolutionBackwardData");
+}
+
+#endif  // TABULA_WITH_CUDNN
+
+}  // namespace tabula::detail
