@@ -221,7 +221,8 @@ TEST(CpuKernels, TransposeMovesEveryElementToTheMirroredPlace) {
     kernels.transpose(a.data(), rows, cols, t.data());
     for (index_t r = 0; r < rows; ++r)
       for (index_t c = 0; c < cols; ++c)
-        ASSERT_EQ(t[c * rows + r], a[r * cols + c]) << rows << "x" << cols << " at " << r << ", " << c;
+        ASSERT_EQ(t[c * rows + r], a[r * cols + c])
+            << rows << "x" << cols << " at " << r << ", " << c;
   }
 }
 
