@@ -448,6 +448,26 @@ TEST(Conv2D, FusedOutputTakesTheGradientOfThePreActivation) {
 
 // ---- workspace --------------------------------------------------------------------------------
 
+// Runs `conv` (4 filters, 3x3 "same", unit strides, built for 48x48x8) forward and backward on
+// `n` random samples and compares y, dx and the kernel gradient with the reference; returns
+// the output gradient r and the reference, for the caller's further checks.
+std::pair<Tensor, Reference> expect_48x48x8_batch_matches_the_reference(Layer& conv,
+                                                                        std::int64_t n) {
+  const Tensor x = random_normal({n, 48, 48, 8});
+  const Tensor r = random_normal({n, 48, 48, 4});
+  Tensor y = zeros({n, 48, 48, 4});
+  conv->forward(x, y, true);
+  Tensor dy = r.clone();
+  Tensor dx = zeros(x.shape());
+  conv->backward(x, y, dy, &dx);
+  Reference ref =
+      reference_conv(x, conv->parameters()[0]->value, conv->parameters()[1]->value, r, 1, 1, true);
+  EXPECT_EQ(compare_scaled(y, ref.y, 1e-5), "");
+  EXPECT_EQ(compare_scaled(dx, ref.dx, 1e-5), "");
+  EXPECT_EQ(compare_scaled(conv->parameters()[0]->gradient, ref.dkernel, 1e-5), "");
+  return {r, std::move(ref)};
+}
+
 TEST(Conv2D, LargeBatchesRunInChunksWithinTheWorkspaceBudget) {
   Session s;
   SessionScope use(s);
@@ -467,19 +487,7 @@ TEST(Conv2D, LargeBatchesRunInChunksWithinTheWorkspaceBudget) {
   EXPECT_GE(columns->bytes, std::size_t{25} * 2304 * 72 * 4);
   EXPECT_LE(columns->bytes, std::size_t{16} << 20);
 
-  const Tensor x = random_normal({n, 48, 48, 8});
-  const Tensor r = random_normal({n, 48, 48, 4});
-  Tensor y = zeros({n, 48, 48, 4});
-  conv->forward(x, y, true);
-  Tensor dy = r.clone();
-  Tensor dx = zeros(x.shape());
-  conv->backward(x, y, dy, &dx);
-
-  const Reference ref =
-      reference_conv(x, conv->parameters()[0]->value, conv->parameters()[1]->value, r, 1, 1, true);
-  EXPECT_EQ(compare_scaled(y, ref.y, 1e-5), "");
-  EXPECT_EQ(compare_scaled(dx, ref.dx, 1e-5), "");
-  EXPECT_EQ(compare_scaled(conv->parameters()[0]->gradient, ref.dkernel, 1e-5), "");
+  const auto [r, ref] = expect_48x48x8_batch_matches_the_reference(conv, n);
   // The bias gradient sums 69,120 float32 terms per channel whose magnitudes add up to ~500x
   // the result, so its rounding error scales with that mass, not with the result (a Debug
   // build's summation order missed a result-relative 1e-5 by 1.1e-5).
@@ -504,18 +512,7 @@ TEST(Conv2D, AWorkspaceRefusedAtReserveLeavesTheLayerUnreservedAndItsNextBatchWo
   EXPECT_FALSE(find_live(s, conv.name() + "/columns").has_value());
 
   // A smaller batch afterwards plans and reserves its own workspace.
-  const Tensor x = random_normal({2, 48, 48, 8});
-  const Tensor r = random_normal({2, 48, 48, 4});
-  Tensor y = zeros({2, 48, 48, 4});
-  conv->forward(x, y, true);
-  Tensor dy = r.clone();
-  Tensor dx = zeros(x.shape());
-  conv->backward(x, y, dy, &dx);
-  const Reference ref =
-      reference_conv(x, conv->parameters()[0]->value, conv->parameters()[1]->value, r, 1, 1, true);
-  EXPECT_EQ(compare_scaled(y, ref.y, 1e-5), "");
-  EXPECT_EQ(compare_scaled(dx, ref.dx, 1e-5), "");
-  EXPECT_EQ(compare_scaled(conv->parameters()[0]->gradient, ref.dkernel, 1e-5), "");
+  expect_48x48x8_batch_matches_the_reference(conv, 2);
 }
 
 TEST(Conv2D, SampleLargerThanTheBudgetGetsAWorkspaceOfOneSample) {

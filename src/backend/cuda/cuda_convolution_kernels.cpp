@@ -147,6 +147,12 @@ struct Workspace {
                         kAlignment) +
            library_bytes;
   }
+  /// The plan's workspace, which the caller must have reserved.
+  static Workspace of(const ConvolutionPlan& plan, const Convolution2d& c, void* base) {
+    TABULA_EXPECT(base != nullptr, InvalidArgument, "cuDNN convolution workspace",
+                  plan.workspace_bytes << " bytes (the plan's)", "none");
+    return Workspace(c, base, plan.workspace_bytes);
+  }
   static constexpr std::size_t kAlignment = 256;
 
   float* kernel;
@@ -241,9 +247,7 @@ void CudaConvolutionKernels::conv2d_forward(Kernels& k, Scratch& scratch,
   if (plan.unfolds())
     return ConvolutionKernels::conv2d_forward(k, scratch, plan, c, x, kernel, y, workspace);
   if (c.window.batch <= 0) return;
-  TABULA_EXPECT(workspace != nullptr, InvalidArgument, "cuDNN convolution workspace",
-                plan.workspace_bytes << " bytes (the plan's)", "none");
-  const Workspace planned(c, workspace, plan.workspace_bytes);
+  const Workspace planned = Workspace::of(plan, c, workspace);
   const Descriptors d(c);
   const auto algorithm = static_cast<cudnnConvolutionFwdAlgo_t>(plan.algorithms[0]);
   k.transpose(kernel, c.patch(), c.filters, planned.kernel);  // to (filters, kh, kw, channels)
@@ -271,9 +275,7 @@ void CudaConvolutionKernels::conv2d_backward(Kernels& k, Scratch& scratch,
     return ConvolutionKernels::conv2d_backward(k, scratch, plan, c, x, dy, kernel, dkernel, dx,
                                                workspace);
   if (c.window.batch <= 0) return;
-  TABULA_EXPECT(workspace != nullptr, InvalidArgument, "cuDNN convolution workspace",
-                plan.workspace_bytes << " bytes (the plan's)", "none");
-  const Workspace planned(c, workspace, plan.workspace_bytes);
+  const Workspace planned = Workspace::of(plan, c, workspace);
   const Descriptors d(c);
   const auto data_algorithm = static_cast<cudnnConvolutionBwdDataAlgo_t>(plan.algorithms[1]);
   const auto filter_algorithm = static_cast<cudnnConvolutionBwdFilterAlgo_t>(plan.algorithms[2]);
