@@ -198,15 +198,19 @@ TEST_F(CudaKernelsTest, ConvolutionsMatchTheCpuInCudnnOrUnfolded) {
   SessionScratch cpu_scratch(host.core(), Device::cpu());
   ConvolutionKernels& cpu_conv = convolution_kernels_for(Device::cpu());
   ConvolutionKernels& gpu_conv = convolution_kernels_for(Device::cuda(0));
+  // Whether cuDNN has a deterministic float32 algorithm for odd channel counts is its own
+  // affair (those may unfold); for the benchmark CNN's second layer it must have one.
+  enum Expect { unfolds, cudnn, either };
   const struct {
     Window2d window;
     index_t filters;
-    bool symmetric;
-  } cases[] = {{{5, 12, 10, 3, 3, 3, 1, 1, 0, 0, 10, 8}, 7, true},  // valid 3x3
-               {same_window(4, 9, 9, 4, 3, 1), 6, true},            // same 3x3: 1 each side
-               {same_window(3, 13, 11, 2, 2, 2), 4, false},         // same 2x2: 1 after only
-               {{2, 15, 15, 3, 5, 5, 2, 2, 0, 0, 6, 6}, 5, true},   // valid 5x5, stride 2
-               {{3, 6, 6, 8, 1, 1, 1, 1, 0, 0, 6, 6}, 5, true}};    // 1x1
+    Expect expect;
+  } cases[] = {{{4, 13, 13, 32, 3, 3, 1, 1, 0, 0, 11, 11}, 64, cudnn},  // the CNN's conv2
+               {{5, 12, 10, 3, 3, 3, 1, 1, 0, 0, 10, 8}, 7, either},    // valid 3x3
+               {same_window(4, 9, 9, 4, 3, 1), 6, either},              // same 3x3: 1 each side
+               {same_window(3, 13, 11, 2, 2, 2), 4, unfolds},           // same 2x2: 1 after only
+               {{2, 15, 15, 3, 5, 5, 2, 2, 0, 0, 6, 6}, 5, either},     // valid 5x5, stride 2
+               {{3, 6, 6, 8, 1, 1, 1, 1, 0, 0, 6, 6}, 5, either}};      // 1x1
   for (const auto& test : cases) {
     Convolution2d c{.window = test.window, .filters = test.filters};
     const std::string what =
@@ -215,9 +219,9 @@ TEST_F(CudaKernelsTest, ConvolutionsMatchTheCpuInCudnnOrUnfolded) {
         std::to_string(c.window.stride_h) + " filters " + std::to_string(c.filters);
     const ConvolutionPlan cpu_plan = cpu_conv.plan_conv2d(cpu_scratch, c);
     const ConvolutionPlan gpu_plan = gpu_conv.plan_conv2d(gpu_scratch, c);
-    if (!test.symmetric) {
-      EXPECT_TRUE(gpu_plan.unfolds()) << what;
-    } else if (CudaConvolutionKernels::has_cudnn()) {
+    if (test.expect == unfolds) {
+      EXPECT_TRUE(gpu_plan.unfolds()) << what << ": cuDNN cannot pad one side only";
+    } else if (test.expect == cudnn && CudaConvolutionKernels::has_cudnn()) {
       EXPECT_FALSE(gpu_plan.unfolds()) << what << ": cuDNN found no deterministic algorithm";
     }
     const Tensor gpu_workspace = put(std::vector<float>(gpu_plan.workspace_bytes / 4 + 1));
