@@ -38,7 +38,12 @@ void OptimizerImpl::build(const std::vector<Parameter*>& parameters) {
 
 void OptimizerImpl::step() {
   ++iterations_;
-  for (std::size_t i = 0; i < parameters_.size(); ++i) update(*parameters_[i], state_[i]);
+  update_all(parameters_, state_);
+}
+
+void OptimizerImpl::update_all(const std::vector<Parameter*>& parameters,
+                               const std::vector<std::vector<Tensor>>& state) {
+  for (std::size_t i = 0; i < parameters.size(); ++i) update(*parameters[i], state[i]);
 }
 
 void OptimizerImpl::reset() {
@@ -62,6 +67,26 @@ OptimizerImpl& Optimizer::impl() const {
 namespace optimizers {
 namespace {
 
+// The parameters and their state as one batched update's tensors, and the kernels of the
+// device they all live on; no kernels (nullptr) when they are not all on one device.
+detail::Kernels* batch_of(const std::vector<Parameter*>& parameters,
+                          const std::vector<std::vector<Tensor>>& state,
+                          std::vector<detail::UpdateTensor>& tensors) {
+  tensors.clear();
+  if (parameters.empty()) return nullptr;
+  const Device device = parameters.front()->value.device();
+  for (std::size_t i = 0; i < parameters.size(); ++i) {
+    Parameter& p = *parameters[i];
+    if (p.value.device() != device) return nullptr;
+    tensors.push_back({.w = f32(p.value),
+                       .g = f32(p.gradient),
+                       .state0 = state[i].size() > 0 ? f32(state[i][0]) : nullptr,
+                       .state1 = state[i].size() > 1 ? f32(state[i][1]) : nullptr,
+                       .n = p.value.numel()});
+  }
+  return &detail::kernels_for(device);
+}
+
 class SgdImpl final : public OptimizerImpl {
  public:
   SgdImpl(double lr, double momentum, bool nesterov)
@@ -75,10 +100,17 @@ class SgdImpl final : public OptimizerImpl {
         .sgd_update(f32(p.value), f32(p.gradient), state.empty() ? nullptr : f32(state[0]),
                     p.value.numel(), static_cast<float>(learning_rate_), momentum_, nesterov_);
   }
+  void update_all(const std::vector<Parameter*>& parameters,
+                  const std::vector<std::vector<Tensor>>& state) override {
+    detail::Kernels* k = batch_of(parameters, state, tensors_);
+    if (!k) return OptimizerImpl::update_all(parameters, state);
+    k->sgd_update_many(tensors_, static_cast<float>(learning_rate_), momentum_, nesterov_);
+  }
 
  private:
   float momentum_;
   bool nesterov_;
+  std::vector<detail::UpdateTensor> tensors_;  // kept between steps: no allocation per step
 };
 
 class AdamImpl final : public OptimizerImpl {
@@ -94,18 +126,30 @@ class AdamImpl final : public OptimizerImpl {
  protected:
   int state_count() const override { return 2; }
   void update(Parameter& p, const std::vector<Tensor>& state) override {
-    const double t = static_cast<double>(iterations_);
-    const double step = learning_rate_ * std::sqrt(1.0 - std::pow(beta_2_, t)) /
-                        (1.0 - std::pow(beta_1_, t));
     detail::kernels_for(p.value.device())
-        .adam_update(f32(p.value), f32(p.gradient), f32(state[0]), f32(state[1]),
-                     p.value.numel(), static_cast<float>(step), static_cast<float>(beta_1_),
-                     static_cast<float>(beta_2_), static_cast<float>(epsilon_),
-                     static_cast<float>(weight_decay_ * learning_rate_));
+        .adam_update(f32(p.value), f32(p.gradient), f32(state[0]), f32(state[1]), p.value.numel(),
+                     step(), static_cast<float>(beta_1_), static_cast<float>(beta_2_),
+                     static_cast<float>(epsilon_), decay());
+  }
+  void update_all(const std::vector<Parameter*>& parameters,
+                  const std::vector<std::vector<Tensor>>& state) override {
+    detail::Kernels* k = batch_of(parameters, state, tensors_);
+    if (!k) return OptimizerImpl::update_all(parameters, state);
+    k->adam_update_many(tensors_, step(), static_cast<float>(beta_1_), static_cast<float>(beta_2_),
+                        static_cast<float>(epsilon_), decay());
   }
 
  private:
+  // The bias-corrected learning rate of this iteration, and the decoupled decay's factor.
+  float step() const {
+    const double t = static_cast<double>(iterations_);
+    return static_cast<float>(learning_rate_ * std::sqrt(1.0 - std::pow(beta_2_, t)) /
+                              (1.0 - std::pow(beta_1_, t)));
+  }
+  float decay() const { return static_cast<float>(weight_decay_ * learning_rate_); }
+
   double beta_1_, beta_2_, epsilon_, weight_decay_;
+  std::vector<detail::UpdateTensor> tensors_;  // kept between steps: no allocation per step
 };
 
 class RmspropImpl final : public OptimizerImpl {
@@ -123,9 +167,17 @@ class RmspropImpl final : public OptimizerImpl {
                         static_cast<float>(learning_rate_), static_cast<float>(rho_),
                         static_cast<float>(momentum_), static_cast<float>(epsilon_));
   }
+  void update_all(const std::vector<Parameter*>& parameters,
+                  const std::vector<std::vector<Tensor>>& state) override {
+    detail::Kernels* k = batch_of(parameters, state, tensors_);
+    if (!k) return OptimizerImpl::update_all(parameters, state);
+    k->rmsprop_update_many(tensors_, static_cast<float>(learning_rate_), static_cast<float>(rho_),
+                           static_cast<float>(momentum_), static_cast<float>(epsilon_));
+  }
 
  private:
   double rho_, momentum_, epsilon_;
+  std::vector<detail::UpdateTensor> tensors_;  // kept between steps: no allocation per step
 };
 
 void check_unit_interval(double value, const char* what) {

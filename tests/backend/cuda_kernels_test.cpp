@@ -189,6 +189,57 @@ TEST_F(CudaKernelsTest, ConvolutionAndPoolingKernelsMatchTheCpu) {
   }
 }
 
+// Every parameter's update in one launch per 32 tensors: 40 tensors of sizes around the 4096-
+// element chunks (one empty), each rule, against the CPU's update of each tensor alone.
+TEST_F(CudaKernelsTest, BatchedOptimizerUpdatesMatchTheCpuTensorByTensor) {
+  std::vector<index_t> sizes;
+  for (int i = 0; i < 40; ++i) sizes.push_back(i == 7 ? 0 : (i * 1543) % 9000 + 1);
+  sizes[3] = 4096;
+  sizes[4] = 4097;
+  struct Buffers {
+    std::vector<float> w, g, s0, s1;
+    Tensor gw, gg, gs0, gs1;
+  };
+  for (const char* rule : {"sgd", "adam", "rmsprop"}) {
+    std::vector<Buffers> all;
+    std::vector<UpdateTensor> cpu_tensors, gpu_tensors;
+    all.reserve(sizes.size());
+    for (std::size_t i = 0; i < sizes.size(); ++i) {
+      const auto n = static_cast<std::size_t>(sizes[i]);
+      Buffers& b = all.emplace_back();
+      b.w = random_floats(n, 20 + unsigned(i));
+      b.g = random_floats(n, 80 + unsigned(i));
+      b.s0 = random_floats(n, 140 + unsigned(i));
+      b.s1 = random_floats(n, 200 + unsigned(i));
+      for (float& v : b.s1) v = std::fabs(v);  // Adam's v, RMSprop's mean square: not negative
+      if (std::string(rule) == "rmsprop") std::swap(b.s0, b.s1);
+      b.gw = put(b.w), b.gg = put(b.g), b.gs0 = put(b.s0), b.gs1 = put(b.s1);
+      cpu_tensors.push_back({b.w.data(), b.g.data(), b.s0.data(), b.s1.data(), sizes[i]});
+      gpu_tensors.push_back({at(b.gw), at(b.gg), at(b.gs0), at(b.gs1), sizes[i]});
+    }
+    if (std::string(rule) == "sgd") {
+      for (const UpdateTensor& t : cpu_tensors)
+        cpu_.sgd_update(t.w, t.g, t.state0, t.n, 0.1f, 0.9f, true);
+      gpu().sgd_update_many(gpu_tensors, 0.1f, 0.9f, true);
+    } else if (std::string(rule) == "adam") {
+      for (const UpdateTensor& t : cpu_tensors)
+        cpu_.adam_update(t.w, t.g, t.state0, t.state1, t.n, 0.01f, 0.9f, 0.999f, 1e-7f, 0.004f);
+      gpu().adam_update_many(gpu_tensors, 0.01f, 0.9f, 0.999f, 1e-7f, 0.004f);
+    } else {
+      for (const UpdateTensor& t : cpu_tensors)
+        cpu_.rmsprop_update(t.w, t.g, t.state0, t.state1, t.n, 0.001f, 0.9f, 0.5f, 1e-7f);
+      gpu().rmsprop_update_many(gpu_tensors, 0.001f, 0.9f, 0.5f, 1e-7f);
+    }
+    for (std::size_t i = 0; i < all.size(); ++i) {
+      const std::string what =
+          std::string(rule) + " tensor " + std::to_string(i) + " of " + std::to_string(sizes[i]);
+      expect_close(get(all[i].gw), all[i].w, 1e-5f, what + ": weights");
+      expect_close(get(all[i].gs0), all[i].s0, 1e-5f, what + ": first state");
+      expect_close(get(all[i].gs1), all[i].s1, 1e-5f, what + ": second state");
+    }
+  }
+}
+
 // Whole convolutions, forward and backward, on the GPU against the CPU's unfolding: in cuDNN
 // where the build has it and the padding is symmetric, else unfolded into cuBLAS GEMMs; at the
 // plan's batch and at a smaller one (a last batch).

@@ -17,6 +17,7 @@
 #include "backend/cpu/cpu_normalization_kernels.hpp"
 #include "backend/cpu/cpu_recurrent_kernels.hpp"
 #include "backend/cuda/lstm_sequence_bodies.hpp"
+#include "backend/cuda/tensor_chunks.hpp"
 #include "backend/lstm_sequence_case.hpp"
 #include "backend/random_floats.hpp"
 #include "session/detail/session_scratch.hpp"
@@ -375,6 +376,31 @@ TEST(KernelBodies, LstmSequenceBlocksComputeWhatTheStepByStepRecurrenceDoes) {
       expect_near(blocks.dc, steps.dc, what + ": dL/dc_-1");
     }
   }
+}
+
+TEST(KernelBodies, TensorChunksVisitEveryElementOfEveryTensorOnce) {
+  // Sizes below, at and past a chunk, and a list filled to its last place.
+  std::vector<index_t> sizes = {1, TensorChunks::kChunkElements, TensorChunks::kChunkElements + 1,
+                                3 * TensorChunks::kChunkElements - 5};
+  while (sizes.size() < TensorChunks::kTensorsPerLaunch) sizes.push_back(sizes.size() * 37 + 3);
+  std::vector<std::vector<int>> visits(sizes.size());
+  TensorChunks list;
+  for (std::size_t i = 0; i < sizes.size(); ++i) {
+    visits[i].assign(static_cast<std::size_t>(sizes[i]), 0);
+    // The element buffers' addresses say which tensor a visit is for.
+    ASSERT_TRUE(list.add({.w = reinterpret_cast<float*>(&visits[i]), .n = sizes[i]}));
+  }
+  EXPECT_FALSE(list.add({.n = 1})) << "a full list takes no more tensors";
+  auto visit = [&](const UpdateTensor& t, index_t e) {
+    ++(*reinterpret_cast<std::vector<int>*>(t.w))[static_cast<std::size_t>(e)];
+  };
+  const index_t threads = 3;  // a block of 3 threads, one after the other
+  for (index_t chunk = 0; chunk < list.chunks(); ++chunk)
+    for (index_t thread = 0; thread < threads; ++thread)
+      list.run_chunk(chunk, thread, threads, visit);
+  for (std::size_t i = 0; i < sizes.size(); ++i)
+    for (std::size_t e = 0; e < visits[i].size(); ++e)
+      ASSERT_EQ(visits[i][e], 1) << "tensor " << i << " of " << sizes[i] << ", element " << e;
 }
 
 TEST(KernelBodies, DropoutMasksDropTheirRateAndDependOnlyOnTheSeed) {

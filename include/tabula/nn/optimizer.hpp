@@ -39,6 +39,10 @@ class OptimizerImpl {
   virtual int state_count() const = 0;
   /// Updates one parameter with its state tensors.
   virtual void update(Parameter& p, const std::vector<Tensor>& state) = 0;
+  /// Updates every parameter, `state[i]` being `parameters[i]`'s: by default one `update`
+  /// each. The built-in rules update them all with one kernel call (one launch on a GPU).
+  virtual void update_all(const std::vector<Parameter*>& parameters,
+                          const std::vector<std::vector<Tensor>>& state);
 
   double learning_rate_;
   std::int64_t iterations_ = 0;

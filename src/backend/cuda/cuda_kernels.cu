@@ -181,4 +181,34 @@ void CudaKernels::rmsprop_update(float* w, const float* g, float* mean_square, f
       "rmsprop_update");
 }
 
+void CudaKernels::sgd_update_many(std::span<const UpdateTensor> tensors, float lr, float momentum,
+                                  bool nesterov) {
+  for_each_tensor_element(
+      Stream::for_device(device_), tensors,
+      [=] __device__(const UpdateTensor& t, index_t i) {
+        bodies::sgd_update(i, t.w, t.g, t.state0, lr, momentum, nesterov);
+      },
+      "sgd_update_many");
+}
+
+void CudaKernels::adam_update_many(std::span<const UpdateTensor> tensors, float step, float beta_1,
+                                   float beta_2, float epsilon, float decay) {
+  for_each_tensor_element(
+      Stream::for_device(device_), tensors,
+      [=] __device__(const UpdateTensor& t, index_t i) {
+        bodies::adam_update(i, t.w, t.g, t.state0, t.state1, step, beta_1, beta_2, epsilon, decay);
+      },
+      "adam_update_many");
+}
+
+void CudaKernels::rmsprop_update_many(std::span<const UpdateTensor> tensors, float lr, float rho,
+                                      float momentum, float epsilon) {
+  for_each_tensor_element(
+      Stream::for_device(device_), tensors,
+      [=] __device__(const UpdateTensor& t, index_t i) {
+        bodies::rmsprop_update(i, t.w, t.g, t.state0, t.state1, lr, rho, momentum, epsilon);
+      },
+      "rmsprop_update_many");
+}
+
 }  // namespace tabula::detail

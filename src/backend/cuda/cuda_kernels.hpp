@@ -48,6 +48,13 @@ class CudaKernels final : public Kernels {
                    float beta_1, float beta_2, float epsilon, float decay) override;
   void rmsprop_update(float* w, const float* g, float* mean_square, float* momentum_buf, index_t n,
                       float lr, float rho, float momentum, float epsilon) override;
+  /// The batched updates: one launch for up to 32 tensors (tensor_chunks.hpp).
+  void sgd_update_many(std::span<const UpdateTensor> tensors, float lr, float momentum,
+                       bool nesterov) override;
+  void adam_update_many(std::span<const UpdateTensor> tensors, float step, float beta_1,
+                        float beta_2, float epsilon, float decay) override;
+  void rmsprop_update_many(std::span<const UpdateTensor> tensors, float lr, float rho,
+                           float momentum, float epsilon) override;
 
  private:
   Device device_;

@@ -8,6 +8,7 @@
 // kernels_for(device), so no operation carries an if/else over backends.
 
 #include <cstdint>
+#include <span>
 
 #include "backend/detail/scoring.hpp"
 #include "backend/detail/scratch.hpp"
@@ -30,6 +31,16 @@ struct Window2d {
   index_t kernel_h, kernel_w, stride_h, stride_w;
   index_t pad_top, pad_left;
   index_t out_h, out_w;
+};
+
+/// One parameter of a batched optimizer update: its weights, gradient and element count, and
+/// the rule's state buffers in the order its single update takes them (null where it has fewer).
+struct UpdateTensor {
+  float* w = nullptr;
+  const float* g = nullptr;
+  float* state0 = nullptr;
+  float* state1 = nullptr;
+  index_t n = 0;
 };
 
 class Kernels {
@@ -116,6 +127,18 @@ class Kernels {
   /// mom = momentum * mom + delta, w -= mom; else w -= delta.
   virtual void rmsprop_update(float* w, const float* g, float* mean_square, float* momentum_buf,
                               index_t n, float lr, float rho, float momentum, float epsilon) = 0;
+
+  // ---- the same updates for every parameter at once ---------------------------------------
+  // A device may run all of them in one launch (CUDA); by default they are one call each.
+  /// sgd_update of each tensor (state0: velocity).
+  virtual void sgd_update_many(std::span<const UpdateTensor> tensors, float lr, float momentum,
+                               bool nesterov);
+  /// adam_update of each tensor (state0: m, state1: v).
+  virtual void adam_update_many(std::span<const UpdateTensor> tensors, float step, float beta_1,
+                                float beta_2, float epsilon, float decay);
+  /// rmsprop_update of each tensor (state0: mean square, state1: momentum).
+  virtual void rmsprop_update_many(std::span<const UpdateTensor> tensors, float lr, float rho,
+                                   float momentum, float epsilon);
 };
 
 /// The kernels of `device`. @throws Error when the device has no kernels in this build.
