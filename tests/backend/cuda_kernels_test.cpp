@@ -103,11 +103,19 @@ TEST_F(CudaKernelsTest, DenseLayerKernelsMatchTheCpu) {
   gpu().add_bias(at(y), at(b), rows, cols);
   expect_close(get(y), y_cpu, 1e-6f, "add_bias");
 
-  std::vector<float> db_cpu(cols);
-  cpu_.sum_rows(dy.data(), db_cpu.data(), rows, cols);
-  const Tensor d = put(dy), db = put(std::vector<float>(cols, 9.0f));
-  gpu().sum_rows(at(d), at(db), rows, cols);
-  expect_close(get(db), db_cpu, 1e-5f, "sum_rows");
+  SessionScratch gpu_scratch(session_->core(), Device::cuda(0));
+  Session host;
+  SessionScratch cpu_scratch(host.core(), Device::cpu());
+  // One pass (few rows), and parts first: a convolution's bias at batch 64, an LSTM's gates.
+  for (const auto& [r, c] : {std::pair<index_t, index_t>{rows, cols}, {43264, 32}, {3200, 256}}) {
+    const auto g = random_floats(static_cast<std::size_t>(r * c), 7);
+    std::vector<float> db_cpu(static_cast<std::size_t>(c));
+    cpu_.sum_rows(cpu_scratch, g.data(), db_cpu.data(), r, c);
+    const Tensor d = put(g), db = put(std::vector<float>(static_cast<std::size_t>(c), 9.0f));
+    gpu().sum_rows(gpu_scratch, at(d), at(db), r, c);
+    expect_close(get(db), db_cpu, 2e-4f,
+                 "sum_rows of " + std::to_string(r) + " x " + std::to_string(c));
+  }
 
   for (Activation f : {Activation::linear, Activation::relu, Activation::sigmoid, Activation::tanh,
                        Activation::softmax}) {

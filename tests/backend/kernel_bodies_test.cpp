@@ -141,10 +141,45 @@ TEST(KernelBodies, BiasAndItsGradientMatchTheCpu) {
   each(rows * cols, [&](index_t i) { bodies::add_bias(i, y.data(), bias.data(), cols); });
   EXPECT_EQ(y, y_cpu);
 
+  Session session({.name = "bias"});
+  SessionScratch scratch(session.core(), Device::cpu());
   std::vector<float> db_cpu(cols), db(cols, 1.0f);
-  cpu.sum_rows(y.data(), db_cpu.data(), rows, cols);
+  cpu.sum_rows(scratch, y.data(), db_cpu.data(), rows, cols);
   each(cols, [&](index_t j) { bodies::sum_column(j, y.data(), db.data(), rows, cols); });
   EXPECT_EQ(db, db_cpu);
+}
+
+TEST(KernelBodies, ColumnSumsInPartsAddUpToTheCpusSums) {
+  CpuKernels cpu;
+  Session session({.name = "bias"});
+  SessionScratch scratch(session.core(), Device::cpu());
+  // Few columns of many rows, parts that do not divide the rows, a partial buffer that limits
+  // the parts, and rows too few to split.
+  const struct {
+    index_t rows, cols, capacity;
+  } cases[] = {{5000, 7, 1 << 18}, {1001, 3, 1 << 18}, {4096, 40, 200}, {100, 5, 1 << 18}};
+  for (const auto& c : cases) {
+    const index_t parts = bodies::column_sum_parts(c.rows, c.cols, c.capacity);
+    EXPECT_LE(parts * c.cols, std::max(c.capacity, c.cols));
+    EXPECT_GE(parts, 1);
+    const auto dy = random_floats(static_cast<std::size_t>(c.rows * c.cols), 12);
+    std::vector<float> expected(static_cast<std::size_t>(c.cols));
+    cpu.sum_rows(scratch, dy.data(), expected.data(), c.rows, c.cols);
+    const index_t span = (c.rows + parts - 1) / parts;
+    std::vector<float> partial(static_cast<std::size_t>(parts * c.cols), -1.0f),
+        db(expected.size());
+    each(parts * c.cols, [&](index_t i) {
+      bodies::sum_column_part(i, dy.data(), partial.data(), c.rows, c.cols, span);
+    });
+    each(c.cols,
+         [&](index_t j) { bodies::sum_column(j, partial.data(), db.data(), parts, c.cols); });
+    for (std::size_t j = 0; j < db.size(); ++j)
+      EXPECT_NEAR(db[j], expected[j], 1e-5 * static_cast<double>(c.rows))
+          << c.rows << " x " << c.cols << " in " << parts << " parts, column " << j;
+  }
+  EXPECT_GT(bodies::column_sum_parts(43264, 32, 1 << 18), 64) << "a convolution's bias is split";
+  EXPECT_EQ(bodies::column_sum_parts(128, 128, 1 << 18), 2);
+  EXPECT_EQ(bodies::column_sum_parts(0, 10, 1 << 18), 1);
 }
 
 TEST(KernelBodies, ActivationsAndTheirGradientsMatchTheCpu) {

@@ -118,7 +118,7 @@ void CpuKernels::gemm(Scratch& scratch, bool trans_a, bool trans_b, index_t m, i
   });
 }
 
-void CpuKernels::sum_rows(const float* dy, float* db, index_t rows, index_t cols) {
+void CpuKernels::sum_rows(Scratch&, const float* dy, float* db, index_t rows, index_t cols) {
   std::fill(db, db + cols, 0.0f);
   for (index_t r = 0; r < rows; ++r) {
     const float* row = dy + r * cols;

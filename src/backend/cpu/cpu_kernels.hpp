@@ -14,7 +14,7 @@ class CpuKernels final : public Kernels {
             float alpha, const float* a, index_t lda, const float* b, index_t ldb, float beta,
             float* c, index_t ldc) override;
   void add_bias(float* y, const float* bias, index_t rows, index_t cols) override;
-  void sum_rows(const float* dy, float* db, index_t rows, index_t cols) override;
+  void sum_rows(Scratch& scratch, const float* dy, float* db, index_t rows, index_t cols) override;
   void activation_forward(Activation f, const float* x, float* y, index_t rows,
                           index_t cols) override;
   void activation_backward(Activation f, const float* y, const float* dy, float* dx,

@@ -11,7 +11,8 @@ class CudaKernels final : public Kernels {
  public:
   explicit CudaKernels(Device device) : device_(device) {}
 
-  /// The session's cuBLAS handle and workspace (`CublasContext`).
+  /// The session's cuBLAS handle and workspace (`CublasContext`) and reduction buffer
+  /// (`CudaReduction`).
   void prepare(Scratch& scratch) override;
   /// 0: cuBLAS works in the session's workspace (`CublasContext`), not in per-call scratch.
   std::size_t gemm_scratch_bytes(index_t m, index_t n, index_t k) const override;
@@ -19,7 +20,7 @@ class CudaKernels final : public Kernels {
             float alpha, const float* a, index_t lda, const float* b, index_t ldb, float beta,
             float* c, index_t ldc) override;
   void add_bias(float* y, const float* bias, index_t rows, index_t cols) override;
-  void sum_rows(const float* dy, float* db, index_t rows, index_t cols) override;
+  void sum_rows(Scratch& scratch, const float* dy, float* db, index_t rows, index_t cols) override;
   void activation_forward(Activation f, const float* x, float* y, index_t rows,
                           index_t cols) override;
   void activation_backward(Activation f, const float* y, const float* dy, float* dx, index_t rows,

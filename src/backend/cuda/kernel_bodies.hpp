@@ -10,6 +10,7 @@
 //
 // No CUDA header is needed here: see host_device.hpp.
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 
@@ -60,6 +61,27 @@ TABULA_HD inline void sum_column(index_t col, const float* dy, float* db, index_
   float sum = 0.0f;
   for (index_t r = 0; r < rows; ++r) sum += dy[r * cols + col];
   db[col] = sum;
+}
+
+/// How many parts of the rows a device's sum_rows sums apart first: enough (part, column)
+/// threads to fill a GPU (32768), parts of 64 rows or more, at most `capacity` partial sums;
+/// 1 (no first pass) when that leaves a single part.
+inline index_t column_sum_parts(index_t rows, index_t cols, index_t capacity) {
+  if (rows <= 0 || cols <= 0) return 1;
+  index_t parts = std::min((index_t{32768} + cols - 1) / cols, (rows + 63) / 64);
+  parts = std::min(parts, capacity / cols);
+  return std::max<index_t>(parts, 1);
+}
+
+/// Element i = (part p, column c) of sum_rows' first pass: column c summed over the rows
+/// [p * span, (p + 1) * span) that exist, in order, into partial[p * cols + c].
+TABULA_HD inline void sum_column_part(index_t i, const float* dy, float* partial, index_t rows,
+                                      index_t cols, index_t span) {
+  const index_t p = i / cols, c = i % cols;
+  const index_t end = (p + 1) * span < rows ? (p + 1) * span : rows;
+  float sum = 0.0f;
+  for (index_t r = p * span; r < end; ++r) sum += dy[r * cols + c];
+  partial[i] = sum;
 }
 
 TABULA_HD inline void activation_forward(index_t i, Activation f, const float* x, float* y) {

@@ -64,8 +64,11 @@ class Kernels {
 
   /// y[r, :] += bias for every row r.
   virtual void add_bias(float* y, const float* bias, index_t rows, index_t cols) = 0;
-  /// db = sum over rows of dy (db overwritten).
-  virtual void sum_rows(const float* dy, float* db, index_t rows, index_t cols) = 0;
+  /// db = sum over rows of dy (db overwritten). The CPU sums the rows in order; a GPU sums
+  /// parts of the rows apart first, in a buffer of the session's (`scratch`'s context, which
+  /// `prepare` makes), then the parts, in a fixed order: the same result every run.
+  virtual void sum_rows(Scratch& scratch, const float* dy, float* db, index_t rows,
+                        index_t cols) = 0;
 
   /// y = f(x), elementwise or row-wise (softmax over `cols`). x and y may alias.
   virtual void activation_forward(Activation f, const float* x, float* y, index_t rows,

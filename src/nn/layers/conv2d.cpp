@@ -99,7 +99,7 @@ class Conv2DLayer final : public LayerImpl {
     const index_t rows = n * pixels_;
     float* g = f32(dy);  // becomes dL/d(pre-activation), in place
     if (!fused_output()) k.activation_backward(activation_, f32(y), g, g, rows, filters_);
-    if (bias_) k.sum_rows(g, f32(bias_->gradient), rows, filters_);
+    if (bias_) k.sum_rows(scratch, g, f32(bias_->gradient), rows, filters_);
     detail::convolution_kernels_for(x.device())
         .conv2d_backward(k, scratch, plan_, convolution(n), f32(x), g, f32(kernel_->value),
                          f32(kernel_->gradient), dx ? f32(*dx) : nullptr, workspace);

@@ -66,7 +66,7 @@ class DenseLayer final : public LayerImpl {
     if (!fused_output()) k.activation_backward(activation_, f32(y), g, g, rows, units_);
     k.gemm(scratch, true, false, in_, units_, rows, 1.0f, f32(x), in_, g, units_, 0.0f,
            f32(kernel_->gradient), units_);
-    if (bias_) k.sum_rows(g, f32(bias_->gradient), rows, units_);
+    if (bias_) k.sum_rows(scratch, g, f32(bias_->gradient), rows, units_);
     if (dx)
       k.gemm(scratch, false, true, rows, in_, units_, 1.0f, g, units_, f32(kernel_->value), units_,
              0.0f, f32(*dx), in_);

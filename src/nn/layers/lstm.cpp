@@ -167,7 +167,7 @@ class LSTMLayer final : public LayerImpl {
     // Whole-sequence gemms over rows * T rows of dL/d(gate pre-activations).
     k.gemm(scratch, true, false, features_, G, rows * T, 1.0f, f32(x), features_, gates, G, 0.0f,
            f32(kernel_->gradient), G);
-    if (bias_) k.sum_rows(gates, f32(bias_->gradient), rows * T, G);
+    if (bias_) k.sum_rows(scratch, gates, f32(bias_->gradient), rows * T, G);
     if (dx)
       k.gemm(scratch, false, true, rows * T, features_, G, 1.0f, gates, G, f32(kernel_->value), G,
              0.0f, f32(*dx), features_);
