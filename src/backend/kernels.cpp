@@ -4,6 +4,12 @@
 
 namespace tabula::detail {
 
+void Kernels::bias_activation(float* y, const float* bias, Activation f, index_t rows,
+                              index_t cols) {
+  if (bias) add_bias(y, bias, rows, cols);
+  activation_forward(f, y, y, rows, cols);
+}
+
 void Kernels::sgd_update_many(std::span<const UpdateTensor> tensors, float lr, float momentum,
                               bool nesterov) {
   for (const UpdateTensor& t : tensors) sgd_update(t.w, t.g, t.state0, t.n, lr, momentum, nesterov);

@@ -119,6 +119,12 @@ TEST_F(CudaKernelsTest, DenseLayerKernelsMatchTheCpu) {
 
   for (Activation f : {Activation::linear, Activation::relu, Activation::sigmoid, Activation::tanh,
                        Activation::softmax}) {
+    auto biased_cpu = x;
+    cpu_.bias_activation(biased_cpu.data(), bias.data(), f, rows, cols);
+    const Tensor biased = put(x);
+    gpu().bias_activation(at(biased), at(b), f, rows, cols);
+    expect_close(get(biased), biased_cpu, 1e-6f, std::string(name_of(f)) + " after a bias");
+
     std::vector<float> out_cpu(n), dx_cpu(n);
     cpu_.activation_forward(f, x.data(), out_cpu.data(), rows, cols);
     cpu_.activation_backward(f, out_cpu.data(), dy.data(), dx_cpu.data(), rows, cols);

@@ -149,6 +149,21 @@ TEST(KernelBodies, BiasAndItsGradientMatchTheCpu) {
   EXPECT_EQ(db, db_cpu);
 }
 
+TEST(KernelBodies, BiasAndActivationInOnePassMatchTheCpusTwoBitwise) {
+  CpuKernels cpu;
+  const index_t rows = 11, cols = 17, n = rows * cols;
+  const auto bias = random_floats(static_cast<std::size_t>(cols), 13);
+  auto x = random_floats(static_cast<std::size_t>(n), 14);
+  for (float& v : x) v *= 4.0f;
+  for (Activation f :
+       {Activation::linear, Activation::relu, Activation::sigmoid, Activation::tanh}) {
+    auto expected = x, got = x;
+    cpu.bias_activation(expected.data(), bias.data(), f, rows, cols);
+    each(n, [&](index_t i) { bodies::bias_activation(i, f, got.data(), bias.data(), cols); });
+    EXPECT_EQ(got, expected) << name_of(f);
+  }
+}
+
 TEST(KernelBodies, ColumnSumsInPartsAddUpToTheCpusSums) {
   CpuKernels cpu;
   Session session({.name = "bias"});

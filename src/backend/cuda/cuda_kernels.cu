@@ -89,6 +89,16 @@ void CudaKernels::activation_forward(Activation f, const float* x, float* y, ind
       "activation_forward");
 }
 
+void CudaKernels::bias_activation(float* y, const float* bias, Activation f, index_t rows,
+                                  index_t cols) {
+  if (bias == nullptr || f == Activation::softmax)
+    return Kernels::bias_activation(y, bias, f, rows, cols);
+  for_each_index(
+      Stream::for_device(device_), rows * cols,
+      [=] __device__(index_t i) { bodies::bias_activation(i, f, y, bias, cols); },
+      "bias_activation");
+}
+
 void CudaKernels::activation_backward(Activation f, const float* y, const float* dy, float* dx,
                                       index_t rows, index_t cols) {
   const Stream stream = Stream::for_device(device_);

@@ -25,6 +25,9 @@ class CudaKernels final : public Kernels {
                           index_t cols) override;
   void activation_backward(Activation f, const float* y, const float* dy, float* dx, index_t rows,
                            index_t cols) override;
+  /// One launch for an elementwise f with a bias; softmax (a row's) after the bias, as two.
+  void bias_activation(float* y, const float* bias, Activation f, index_t rows,
+                       index_t cols) override;
   void transpose(const float* a, index_t rows, index_t cols, float* t) override;
   void multiply(const float* x, const float* mask, float scale, float* y, index_t n) override;
   void dropout_mask(float* mask, index_t n, float rate, RandomGenerator& rng) override;

@@ -88,6 +88,12 @@ TABULA_HD inline void activation_forward(index_t i, Activation f, const float* x
   y[i] = activate(f, x[i]);
 }
 
+/// add_bias then activation_forward of element i in one pass (f elementwise).
+TABULA_HD inline void bias_activation(index_t i, Activation f, float* y, const float* bias,
+                                      index_t cols) {
+  y[i] = activate(f, y[i] + bias[i % cols]);
+}
+
 TABULA_HD inline void activation_backward(index_t i, Activation f, const float* y, const float* dy,
                                           float* dx) {
   dx[i] = activation_gradient(f, y[i], dy[i]);

@@ -73,6 +73,10 @@ class Kernels {
   /// y = f(x), elementwise or row-wise (softmax over `cols`). x and y may alias.
   virtual void activation_forward(Activation f, const float* x, float* y, index_t rows,
                                   index_t cols) = 0;
+  /// y[r, :] = f(y[r, :] + bias) for every row r (bias null: f alone), in place: add_bias and
+  /// activation_forward, the defaults' two calls, which a device may make one pass.
+  virtual void bias_activation(float* y, const float* bias, Activation f, index_t rows,
+                               index_t cols);
   /// dx = f'(x) * dy computed from the output y = f(x). dy and dx may alias.
   virtual void activation_backward(Activation f, const float* y, const float* dy, float* dx,
                                    index_t rows, index_t cols) = 0;

@@ -87,8 +87,7 @@ class Conv2DLayer final : public LayerImpl {
     detail::convolution_kernels_for(x.device())
         .conv2d_forward(k, scratch, plan_, convolution(n), f32(x), f32(kernel_->value), out,
                         workspace);
-    if (bias_) k.add_bias(out, f32(bias_->value), n * pixels_, filters_);
-    k.activation_forward(activation_, out, out, n * pixels_, filters_);
+    k.bias_activation(out, bias_ ? f32(bias_->value) : nullptr, activation_, n * pixels_, filters_);
   }
 
   void backward(const Tensor& x, const Tensor& y, const Tensor& dy, const Tensor* dx) override {

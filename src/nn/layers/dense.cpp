@@ -54,8 +54,7 @@ class DenseLayer final : public LayerImpl {
     const std::int64_t rows = x.numel() / in_;
     k.gemm(scratch, false, false, rows, units_, in_, 1.0f, f32(x), in_, f32(kernel_->value), units_,
            0.0f, f32(y), units_);
-    if (bias_) k.add_bias(f32(y), f32(bias_->value), rows, units_);
-    k.activation_forward(activation_, f32(y), f32(y), rows, units_);
+    k.bias_activation(f32(y), bias_ ? f32(bias_->value) : nullptr, activation_, rows, units_);
   }
 
   void backward(const Tensor& x, const Tensor& y, const Tensor& dy, const Tensor* dx) override {
