@@ -1,5 +1,6 @@
 #include "tabula/nn/optimizer.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "backend/detail/device_copy.hpp"
@@ -31,6 +32,9 @@ void OptimizerImpl::build(const std::vector<Parameter*>& parameters) {
     built_parameters.push_back(p);
     built_state.push_back(std::move(state));
   }
+  std::vector<const Parameter*> sorted(built_parameters.begin(), built_parameters.end());
+  std::sort(sorted.begin(), sorted.end());
+  parameters_distinct_ = std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end();
   parameters_ = std::move(built_parameters);
   state_ = std::move(built_state);
   iterations_ = 0;
@@ -68,12 +72,14 @@ namespace optimizers {
 namespace {
 
 // The parameters and their state as one batched update's tensors, and the kernels of the
-// device they all live on; no kernels (nullptr) when they are not all on one device.
+// device they all live on; no kernels (nullptr) when there are none, when they are not all on
+// one device, or when a parameter is listed twice (a shared layer's): one launch would update
+// it from two threads at once, where one call each updates it twice in order.
 detail::Kernels* batch_of(const std::vector<Parameter*>& parameters,
-                          const std::vector<std::vector<Tensor>>& state,
+                          const std::vector<std::vector<Tensor>>& state, bool distinct,
                           std::vector<detail::UpdateTensor>& tensors) {
   tensors.clear();
-  if (parameters.empty()) return nullptr;
+  if (parameters.empty() || !distinct) return nullptr;
   const Device device = parameters.front()->value.device();
   for (std::size_t i = 0; i < parameters.size(); ++i) {
     Parameter& p = *parameters[i];
@@ -102,7 +108,7 @@ class SgdImpl final : public OptimizerImpl {
   }
   void update_all(const std::vector<Parameter*>& parameters,
                   const std::vector<std::vector<Tensor>>& state) override {
-    detail::Kernels* k = batch_of(parameters, state, tensors_);
+    detail::Kernels* k = batch_of(parameters, state, parameters_distinct_, tensors_);
     if (!k) return OptimizerImpl::update_all(parameters, state);
     k->sgd_update_many(tensors_, static_cast<float>(learning_rate_), momentum_, nesterov_);
   }
@@ -133,7 +139,7 @@ class AdamImpl final : public OptimizerImpl {
   }
   void update_all(const std::vector<Parameter*>& parameters,
                   const std::vector<std::vector<Tensor>>& state) override {
-    detail::Kernels* k = batch_of(parameters, state, tensors_);
+    detail::Kernels* k = batch_of(parameters, state, parameters_distinct_, tensors_);
     if (!k) return OptimizerImpl::update_all(parameters, state);
     k->adam_update_many(tensors_, step(), static_cast<float>(beta_1_), static_cast<float>(beta_2_),
                         static_cast<float>(epsilon_), decay());
@@ -169,7 +175,7 @@ class RmspropImpl final : public OptimizerImpl {
   }
   void update_all(const std::vector<Parameter*>& parameters,
                   const std::vector<std::vector<Tensor>>& state) override {
-    detail::Kernels* k = batch_of(parameters, state, tensors_);
+    detail::Kernels* k = batch_of(parameters, state, parameters_distinct_, tensors_);
     if (!k) return OptimizerImpl::update_all(parameters, state);
     k->rmsprop_update_many(tensors_, static_cast<float>(learning_rate_), static_cast<float>(rho_),
                            static_cast<float>(momentum_), static_cast<float>(epsilon_));

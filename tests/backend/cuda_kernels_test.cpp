@@ -204,7 +204,8 @@ TEST_F(CudaKernelsTest, ConvolutionAndPoolingKernelsMatchTheCpu) {
 }
 
 // Every parameter's update in one launch per 32 tensors: 40 tensors of sizes around the 4096-
-// element chunks (one empty), each rule, against the CPU's update of each tensor alone.
+// element chunks (one empty), each rule with and without its optional state (SGD's velocity,
+// RMSprop's momentum: null), against the CPU's update of each tensor alone.
 TEST_F(CudaKernelsTest, BatchedOptimizerUpdatesMatchTheCpuTensorByTensor) {
   std::vector<index_t> sizes;
   for (int i = 0; i < 40; ++i) sizes.push_back(i == 7 ? 0 : (i * 1543) % 9000 + 1);
@@ -214,7 +215,8 @@ TEST_F(CudaKernelsTest, BatchedOptimizerUpdatesMatchTheCpuTensorByTensor) {
     std::vector<float> w, g, s0, s1;
     Tensor gw, gg, gs0, gs1;
   };
-  for (const char* rule : {"sgd", "adam", "rmsprop"}) {
+  for (const std::string rule : {"sgd", "plain sgd", "adam", "rmsprop", "plain rmsprop"}) {
+    const bool plain = rule.starts_with("plain");
     std::vector<Buffers> all;
     std::vector<UpdateTensor> cpu_tensors, gpu_tensors;
     all.reserve(sizes.size());
@@ -226,27 +228,33 @@ TEST_F(CudaKernelsTest, BatchedOptimizerUpdatesMatchTheCpuTensorByTensor) {
       b.s0 = random_floats(n, 140 + unsigned(i));
       b.s1 = random_floats(n, 200 + unsigned(i));
       for (float& v : b.s1) v = std::fabs(v);  // Adam's v, RMSprop's mean square: not negative
-      if (std::string(rule) == "rmsprop") std::swap(b.s0, b.s1);
+      if (rule.ends_with("rmsprop")) std::swap(b.s0, b.s1);
       b.gw = put(b.w), b.gg = put(b.g), b.gs0 = put(b.s0), b.gs1 = put(b.s1);
-      cpu_tensors.push_back({b.w.data(), b.g.data(), b.s0.data(), b.s1.data(), sizes[i]});
-      gpu_tensors.push_back({at(b.gw), at(b.gg), at(b.gs0), at(b.gs1), sizes[i]});
+      UpdateTensor on_cpu{b.w.data(), b.g.data(), b.s0.data(), b.s1.data(), sizes[i]};
+      UpdateTensor on_gpu{at(b.gw), at(b.gg), at(b.gs0), at(b.gs1), sizes[i]};
+      if (rule == "plain sgd") on_cpu.state0 = on_gpu.state0 = nullptr;      // no velocity
+      if (rule == "plain rmsprop") on_cpu.state1 = on_gpu.state1 = nullptr;  // no momentum
+      cpu_tensors.push_back(on_cpu);
+      gpu_tensors.push_back(on_gpu);
     }
-    if (std::string(rule) == "sgd") {
+    if (rule.ends_with("sgd")) {
+      const float momentum = plain ? 0.0f : 0.9f;
       for (const UpdateTensor& t : cpu_tensors)
-        cpu_.sgd_update(t.w, t.g, t.state0, t.n, 0.1f, 0.9f, true);
-      gpu().sgd_update_many(gpu_tensors, 0.1f, 0.9f, true);
-    } else if (std::string(rule) == "adam") {
+        cpu_.sgd_update(t.w, t.g, t.state0, t.n, 0.1f, momentum, !plain);
+      gpu().sgd_update_many(gpu_tensors, 0.1f, momentum, !plain);
+    } else if (rule == "adam") {
       for (const UpdateTensor& t : cpu_tensors)
         cpu_.adam_update(t.w, t.g, t.state0, t.state1, t.n, 0.01f, 0.9f, 0.999f, 1e-7f, 0.004f);
       gpu().adam_update_many(gpu_tensors, 0.01f, 0.9f, 0.999f, 1e-7f, 0.004f);
     } else {
+      const float momentum = plain ? 0.0f : 0.5f;
       for (const UpdateTensor& t : cpu_tensors)
-        cpu_.rmsprop_update(t.w, t.g, t.state0, t.state1, t.n, 0.001f, 0.9f, 0.5f, 1e-7f);
-      gpu().rmsprop_update_many(gpu_tensors, 0.001f, 0.9f, 0.5f, 1e-7f);
+        cpu_.rmsprop_update(t.w, t.g, t.state0, t.state1, t.n, 0.001f, 0.9f, momentum, 1e-7f);
+      gpu().rmsprop_update_many(gpu_tensors, 0.001f, 0.9f, momentum, 1e-7f);
     }
     for (std::size_t i = 0; i < all.size(); ++i) {
       const std::string what =
-          std::string(rule) + " tensor " + std::to_string(i) + " of " + std::to_string(sizes[i]);
+          rule + " tensor " + std::to_string(i) + " of " + std::to_string(sizes[i]);
       expect_close(get(all[i].gw), all[i].w, 1e-5f, what + ": weights");
       expect_close(get(all[i].gs0), all[i].s0, 1e-5f, what + ": first state");
       expect_close(get(all[i].gs1), all[i].s1, 1e-5f, what + ": second state");

@@ -442,7 +442,7 @@ TEST(KernelBodies, TensorChunksVisitEveryElementOfEveryTensorOnce) {
   }
   EXPECT_FALSE(list.add({.n = 1})) << "a full list takes no more tensors";
   auto visit = [&](const UpdateTensor& t, index_t e) {
-    ++(*reinterpret_cast<std::vector<int>*>(t.w))[static_cast<std::size_t>(e)];
+    ++reinterpret_cast<std::vector<int>*>(t.w)->at(static_cast<std::size_t>(e));
   };
   const index_t threads = 3;  // a block of 3 threads, one after the other
   for (index_t chunk = 0; chunk < list.chunks(); ++chunk)

@@ -40,12 +40,15 @@ class OptimizerImpl {
   /// Updates one parameter with its state tensors.
   virtual void update(Parameter& p, const std::vector<Tensor>& state) = 0;
   /// Updates every parameter, `state[i]` being `parameters[i]`'s: by default one `update`
-  /// each. The built-in rules update them all with one kernel call (one launch on a GPU).
+  /// each. The built-in rules update them all with one kernel call (on a GPU one launch per 32
+  /// tensors), unless a parameter is listed twice: its updates then run one after the other.
   virtual void update_all(const std::vector<Parameter*>& parameters,
                           const std::vector<std::vector<Tensor>>& state);
 
   double learning_rate_;
   std::int64_t iterations_ = 0;
+  /// No parameter is listed twice (build() checks): updates of all of them may run at once.
+  bool parameters_distinct_ = true;
 
  private:
   std::vector<Parameter*> parameters_;

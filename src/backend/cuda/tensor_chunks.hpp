@@ -2,7 +2,8 @@
 // Many tensors' elementwise work in one launch: each tensor is cut into chunks of
 // kChunkElements, every block of the grid takes one chunk, and the list of tensors travels in
 // the kernel's parameters (at most kTensorsPerLaunch, 1.5 KiB of the 4 KiB parameters may
-// hold). The optimizer updates of a model's parameters are then one launch, not one each.
+// hold). The optimizer updates of a model's parameters are then one launch per 32 tensors, not
+// one each.
 //
 // Plain host/device code: the tests check the chunk-to-tensor mapping on the host.
 

@@ -136,7 +136,8 @@ class Kernels {
                               index_t n, float lr, float rho, float momentum, float epsilon) = 0;
 
   // ---- the same updates for every parameter at once ---------------------------------------
-  // A device may run all of them in one launch (CUDA); by default they are one call each.
+  // A device may run many in one launch (CUDA: up to 32 a launch); by default they are one
+  // call each. No two tensors may overlap.
   /// sgd_update of each tensor (state0: velocity).
   virtual void sgd_update_many(std::span<const UpdateTensor> tensors, float lr, float momentum,
                                bool nesterov);
