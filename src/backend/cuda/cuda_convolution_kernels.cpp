@@ -167,14 +167,19 @@ bool fits_int(const Convolution2d& c) {
                    c.patch() * c.filters}) <= INT_MAX;
 }
 
+// The session's cuDNN handle, bound to the calling thread's stream, under `lock`.
+cudnnHandle_t handle_of(Scratch& scratch, Device device, std::unique_lock<std::mutex>& lock) {
+  auto& context = static_cast<CudnnContext&>(scratch.context(&CudnnContext::make));
+  lock = std::unique_lock(context.mutex());
+  return context.bind(Stream::for_device(device), lock);
+}
+
 // A call's handle under its context's lock, and room for cuDNN's workspace: the plan's, or a
 // block of the session's pool when this batch needs more than the plan's batch did.
 class CudnnCall {
  public:
   CudnnCall(Scratch& scratch, Device device, const Workspace& planned, std::size_t needed)
-      : context_(static_cast<CudnnContext&>(scratch.context(&CudnnContext::make))),
-        lock_(context_.mutex()),
-        handle_(context_.bind(Stream::for_device(device), lock_)),
+      : handle_(handle_of(scratch, device, lock_)),
         extra_(scratch, needed > planned.library_bytes ? needed : 0),
         workspace_(extra_.data() ? extra_.data() : planned.library),
         bytes_(extra_.data() ? needed : planned.library_bytes) {}
@@ -184,19 +189,12 @@ class CudnnCall {
   std::size_t bytes() const { return bytes_; }
 
  private:
-  CudnnContext& context_;
-  std::unique_lock<std::mutex> lock_;
+  std::unique_lock<std::mutex> lock_;  // before handle_: handle_of takes it
   cudnnHandle_t handle_;
   ScratchBlock extra_;
   void* workspace_;
   std::size_t bytes_;
 };
-
-cudnnHandle_t handle_of(Scratch& scratch, Device device, std::unique_lock<std::mutex>& lock) {
-  auto& context = static_cast<CudnnContext&>(scratch.context(&CudnnContext::make));
-  lock = std::unique_lock(context.mutex());
-  return context.bind(Stream::for_device(device), lock);
-}
 
 }  // namespace
 
