@@ -363,46 +363,58 @@ TEST_F(CudaKernelsTest, OptimizerUpdatesMatchTheCpu) {
 TEST_F(CudaKernelsTest, BatchNormalizationMatchesTheCpuForwardAndBackward) {
   CpuNormalizationKernels cpu;
   NormalizationKernels& gpu_norm = normalization_kernels_for(Device::cuda(0));
-  const index_t rows = 3000, channels = 19, n = rows * channels;
-  const auto x = random_floats(n, 13), dy = random_floats(n, 14);
-  const auto gamma = random_floats(channels, 15), beta = random_floats(channels, 16);
-  std::vector<float> mm(channels, 0.1f), mv(channels, 0.9f), mean(channels), inv(channels), y(n);
-  const Tensor gx = put(x), gdy = put(dy), ggamma = put(gamma), gbeta = put(beta), gmm = put(mm),
-               gmv = put(mv), gmean = put(mean), ginv = put(inv), gy = put(y);
-  cpu.batch_norm_forward_training(x.data(), gamma.data(), beta.data(), y.data(), rows, channels,
-                                  0.99f, 1e-3f, mm.data(), mv.data(), mean.data(), inv.data());
-  gpu_norm.batch_norm_forward_training(at(gx), at(ggamma), at(gbeta), at(gy), rows, channels, 0.99f,
-                                       1e-3f, at(gmm), at(gmv), at(gmean), at(ginv));
-  expect_close(get(gy), y, 1e-5f, "batch norm y");
-  expect_close(get(gmm), mm, 1e-6f, "moving mean");
-  expect_close(get(gmv), mv, 1e-6f, "moving variance");
-  expect_close(get(gmean), mean, 1e-6f, "saved mean");
-  expect_close(get(ginv), inv, 1e-5f, "saved inverse deviation");
+  Session host({.name = "host"});
+  SessionScratch gpu_scratch(session_->core(), Device::cuda(0));
+  SessionScratch cpu_scratch(host.core(), Device::cpu());
+  // Rows summed in parts (a convolution's shape), few rows (a thread per channel), many
+  // channels (a thread per channel, no buffer).
+  const struct { index_t rows, channels; } shapes[] = {{3000, 19}, {60, 5}, {4, 33000}};
+  for (const auto& s : shapes) {
+    const index_t rows = s.rows, channels = s.channels, n = rows * channels;
+    const std::string shape = " (" + std::to_string(rows) + " x " + std::to_string(channels) + ")";
+    const auto x = random_floats(n, 13), dy = random_floats(n, 14);
+    const auto gamma = random_floats(channels, 15), beta = random_floats(channels, 16);
+    std::vector<float> mm(channels, 0.1f), mv(channels, 0.9f), mean(channels), inv(channels), y(n);
+    const Tensor gx = put(x), gdy = put(dy), ggamma = put(gamma), gbeta = put(beta), gmm = put(mm),
+                 gmv = put(mv), gmean = put(mean), ginv = put(inv), gy = put(y);
+    cpu.batch_norm_forward_training(cpu_scratch, x.data(), gamma.data(), beta.data(), y.data(),
+                                    rows, channels, 0.99f, 1e-3f, mm.data(), mv.data(), mean.data(),
+                                    inv.data());
+    gpu_norm.batch_norm_forward_training(gpu_scratch, at(gx), at(ggamma), at(gbeta), at(gy), rows,
+                                         channels, 0.99f, 1e-3f, at(gmm), at(gmv), at(gmean),
+                                         at(ginv));
+    expect_close(get(gy), y, 1e-5f, "batch norm y" + shape);
+    expect_close(get(gmm), mm, 1e-6f, "moving mean" + shape);
+    expect_close(get(gmv), mv, 1e-6f, "moving variance" + shape);
+    expect_close(get(gmean), mean, 1e-6f, "saved mean" + shape);
+    expect_close(get(ginv), inv, 1e-5f, "saved inverse deviation" + shape);
 
-  for (bool through : {true, false}) {
-    std::vector<float> dx(n), dgamma(channels), dbeta(channels);
-    cpu.batch_norm_backward(x.data(), dy.data(), gamma.data(), mean.data(), inv.data(), rows,
-                            channels, through, dx.data(), dgamma.data(), dbeta.data());
-    const Tensor gdx = put(std::vector<float>(n)), gdg = put(std::vector<float>(channels)),
-                 gdb = put(std::vector<float>(channels));
-    gpu_norm.batch_norm_backward(at(gx), at(gdy), at(ggamma), at(gmean), at(ginv), rows, channels,
-                                 through, at(gdx), at(gdg), at(gdb));
-    const std::string mode = through ? " (batch statistics)" : " (constant statistics)";
-    expect_close(get(gdx), dx, 1e-4f, "batch norm dx" + mode);
-    expect_close(get(gdg), dgamma, 1e-4f, "dgamma" + mode);
-    expect_close(get(gdb), dbeta, 1e-4f, "dbeta" + mode);
+    for (bool through : {true, false}) {
+      std::vector<float> dx(n), dgamma(channels), dbeta(channels);
+      cpu.batch_norm_backward(cpu_scratch, x.data(), dy.data(), gamma.data(), mean.data(),
+                              inv.data(), rows, channels, through, dx.data(), dgamma.data(),
+                              dbeta.data());
+      const Tensor gdx = put(std::vector<float>(n)), gdg = put(std::vector<float>(channels)),
+                   gdb = put(std::vector<float>(channels));
+      gpu_norm.batch_norm_backward(gpu_scratch, at(gx), at(gdy), at(ggamma), at(gmean), at(ginv),
+                                   rows, channels, through, at(gdx), at(gdg), at(gdb));
+      const std::string mode = shape + (through ? " (batch statistics)" : " (constant statistics)");
+      expect_close(get(gdx), dx, 1e-4f, "batch norm dx" + mode);
+      expect_close(get(gdg), dgamma, 1e-4f, "dgamma" + mode);
+      expect_close(get(gdb), dbeta, 1e-4f, "dbeta" + mode);
+    }
+
+    std::vector<float> yi(n), mean_i(channels), inv_i(channels);
+    cpu.batch_norm_forward_inference(x.data(), gamma.data(), beta.data(), mm.data(), mv.data(),
+                                     1e-3f, yi.data(), rows, channels, mean_i.data(), inv_i.data());
+    const Tensor gyi = put(std::vector<float>(n)), gmi = put(std::vector<float>(channels)),
+                 gii = put(std::vector<float>(channels)), gmm_cpu = put(mm), gmv_cpu = put(mv);
+    gpu_norm.batch_norm_forward_inference(at(gx), at(ggamma), at(gbeta), at(gmm_cpu), at(gmv_cpu),
+                                          1e-3f, at(gyi), rows, channels, at(gmi), at(gii));
+    expect_close(get(gyi), yi, 1e-5f, "batch norm inference y" + shape);
+    expect_close(get(gmi), mean_i, 0.0f, "inference saved mean" + shape);
+    expect_close(get(gii), inv_i, 1e-6f, "inference saved inverse deviation" + shape);
   }
-
-  std::vector<float> yi(n), mean_i(channels), inv_i(channels);
-  cpu.batch_norm_forward_inference(x.data(), gamma.data(), beta.data(), mm.data(), mv.data(), 1e-3f,
-                                   yi.data(), rows, channels, mean_i.data(), inv_i.data());
-  const Tensor gyi = put(std::vector<float>(n)), gmi = put(std::vector<float>(channels)),
-               gii = put(std::vector<float>(channels)), gmm_cpu = put(mm), gmv_cpu = put(mv);
-  gpu_norm.batch_norm_forward_inference(at(gx), at(ggamma), at(gbeta), at(gmm_cpu), at(gmv_cpu),
-                                        1e-3f, at(gyi), rows, channels, at(gmi), at(gii));
-  expect_close(get(gyi), yi, 1e-5f, "batch norm inference y");
-  expect_close(get(gmi), mean_i, 0.0f, "inference saved mean");
-  expect_close(get(gii), inv_i, 1e-6f, "inference saved inverse deviation");
 }
 
 TEST_F(CudaKernelsTest, LstmStepsMatchTheCpuForwardAndBackward) {

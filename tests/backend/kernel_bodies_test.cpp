@@ -16,6 +16,7 @@
 #include "backend/cpu/cpu_kernels.hpp"
 #include "backend/cpu/cpu_normalization_kernels.hpp"
 #include "backend/cpu/cpu_recurrent_kernels.hpp"
+#include "backend/cuda/batch_norm_passes.hpp"
 #include "backend/cuda/lstm_sequence_bodies.hpp"
 #include "backend/cuda/tensor_chunks.hpp"
 #include "backend/lstm_sequence_case.hpp"
@@ -283,38 +284,108 @@ TEST(KernelBodies, OptimizerUpdatesFollowTheCpuFormulas) {
   }
 }
 
-TEST(KernelBodies, BatchNormElementsMatchTheCpuGivenItsStatistics) {
-  CpuNormalizationKernels cpu;
-  const index_t rows = 50, channels = 6, n = rows * channels;
-  const auto x = random_floats(static_cast<std::size_t>(n), 14);
-  const auto dy = random_floats(static_cast<std::size_t>(n), 15);
-  const auto gamma = random_floats(channels, 16), beta = random_floats(channels, 17);
-  std::vector<float> moving_mean(channels, 0.0f), moving_var(channels, 1.0f);
-  std::vector<float> mean(channels), inv_std(channels), y_cpu(x.size()), y(x.size());
-  cpu.batch_norm_forward_training(x.data(), gamma.data(), beta.data(), y_cpu.data(), rows, channels,
-                                  0.99f, 1e-3f, moving_mean.data(), moving_var.data(), mean.data(),
-                                  inv_std.data());
-  each(n, [&](index_t i) {
-    bodies::batch_norm_apply(i, x.data(), y.data(), channels, mean.data(), inv_std.data(),
-                             gamma.data(), beta.data());
-  });
-  for (index_t i = 0; i < n; ++i) EXPECT_NEAR(y[i], y_cpu[i], 1e-5f) << "y at " << i;
-
-  // dx from the CPU's channel sums, as the GPU kernel forms them.
-  std::vector<float> dgamma(channels), dbeta(channels), dx_cpu(x.size()), dx(x.size());
-  cpu.batch_norm_backward(x.data(), dy.data(), gamma.data(), mean.data(), inv_std.data(), rows,
-                          channels, true, dx_cpu.data(), dgamma.data(), dbeta.data());
-  std::vector<float> mean_dy(channels), mean_dy_xhat(channels);
-  for (index_t c = 0; c < channels; ++c) {
-    mean_dy[c] = dbeta[c] / static_cast<float>(rows);
-    mean_dy_xhat[c] = dgamma[c] / static_cast<float>(rows);
+// The batch normalisation passes launched one after the other on the host, each over its
+// whole range, as the stream runs them on a GPU.
+struct HostLaunch {
+  template <typename F>
+  void operator()(index_t n, F f, const char*) const {
+    each(n, f);
   }
-  each(n, [&](index_t i) {
-    bodies::batch_norm_input_gradient(i, x.data(), dy.data(), dx.data(), channels, mean.data(),
-                                      inv_std.data(), gamma.data(), mean_dy.data(),
-                                      mean_dy_xhat.data());
-  });
-  for (index_t i = 0; i < n; ++i) EXPECT_NEAR(dx[i], dx_cpu[i], 1e-5f) << "dx at " << i;
+};
+
+void expect_all_near(const std::vector<float>& got, const std::vector<float>& expected, float tol,
+                     const std::string& what) {
+  ASSERT_EQ(got.size(), expected.size()) << what;
+  for (std::size_t i = 0; i < got.size(); ++i)
+    ASSERT_NEAR(got[i], expected[i], tol) << what << " at " << i;
+}
+
+TEST(KernelBodies, BatchNormPassesMatchTheCpuInPartsAndByChannel) {
+  CpuNormalizationKernels cpu;
+  Session session({.name = "batch-norm"});
+  SessionScratch scratch(session.core(), Device::cpu());
+  // Parts that divide the rows and parts that do not, a buffer that limits the parts, rows too
+  // few to split, channels enough to fill a GPU (a thread per channel), a constant channel.
+  const struct {
+    index_t rows, channels, capacity;
+  } cases[] = {{3000, 19, 1 << 18}, {5000, 2, 1 << 18}, {1001, 3, 1 << 18},  {4096, 40, 900},
+               {100, 6, 1 << 18},   {60, 5, 1 << 18},   {3, 33000, 1 << 18}, {777, 1, 1 << 18}};
+  for (const auto& k : cases) {
+    const auto parts = bodies::BatchNormParts::of(k.rows, k.channels, k.capacity);
+    const std::string shape = std::to_string(k.rows) + " x " + std::to_string(k.channels) + " in " +
+                              std::to_string(parts.count) + " parts";
+    if (parts.count > 1) {
+      EXPECT_LE(4 * parts.count * k.channels + 2 * k.channels, k.capacity) << shape;
+    }
+    const index_t n = k.rows * k.channels;
+    auto x = random_floats(static_cast<std::size_t>(n), 14);
+    if (k.channels == 1) std::fill(x.begin(), x.end(), 0.25f);  // zero variance
+    const auto dy = random_floats(static_cast<std::size_t>(n), 15);
+    const auto gamma = random_floats(static_cast<std::size_t>(k.channels), 16);
+    const auto beta = random_floats(static_cast<std::size_t>(k.channels), 17);
+    // The buffer starts as NaN, so a sum read before it is written shows.
+    std::vector<double> buffer_store(static_cast<std::size_t>(k.capacity / 2), std::nan(""));
+    float* buffer = reinterpret_cast<float*>(buffer_store.data());
+    const auto channels_of = [&](float v) {
+      return std::vector<float>(static_cast<std::size_t>(k.channels), v);
+    };
+
+    auto mm_cpu = channels_of(0.1f), mv_cpu = channels_of(0.9f), mean_cpu = channels_of(0.0f),
+         inv_cpu = mean_cpu;
+    std::vector<float> y_cpu(x.size());
+    cpu.batch_norm_forward_training(scratch, x.data(), gamma.data(), beta.data(), y_cpu.data(),
+                                    k.rows, k.channels, 0.99f, 1e-3f, mm_cpu.data(), mv_cpu.data(),
+                                    mean_cpu.data(), inv_cpu.data());
+    auto mm = channels_of(0.1f), mv = channels_of(0.9f), mean = channels_of(-7.0f), inv = mean;
+    auto y = x;  // in place: y aliases x
+    bodies::batch_norm_training_passes(HostLaunch{}, buffer, k.capacity, y.data(), gamma.data(),
+                                       beta.data(), y.data(), k.rows, k.channels, 0.99f, 1e-3f,
+                                       mm.data(), mv.data(), mean.data(), inv.data());
+    expect_all_near(y, y_cpu, 1e-5f, "y of " + shape);
+    expect_all_near(mm, mm_cpu, 1e-6f, "moving mean of " + shape);
+    expect_all_near(mv, mv_cpu, 1e-6f, "moving variance of " + shape);
+    expect_all_near(mean, mean_cpu, 1e-6f, "saved mean of " + shape);
+    expect_all_near(inv, inv_cpu, 1e-4f, "saved inverse deviation of " + shape);
+
+    for (const bool through : {true, false}) {
+      const std::string mode = shape + (through ? " (batch statistics)" : " (constants)");
+      std::vector<float> dx_cpu(x.size()), dg_cpu(gamma.size()), db_cpu(gamma.size());
+      cpu.batch_norm_backward(scratch, x.data(), dy.data(), gamma.data(), mean_cpu.data(),
+                              inv_cpu.data(), k.rows, k.channels, through, dx_cpu.data(),
+                              dg_cpu.data(), db_cpu.data());
+      auto dx = dy;  // in place: dx aliases dy
+      auto dg = channels_of(-7.0f), db = dg;
+      bodies::batch_norm_backward_passes(HostLaunch{}, buffer, k.capacity, x.data(), dx.data(),
+                                         gamma.data(), mean_cpu.data(), inv_cpu.data(), k.rows,
+                                         k.channels, through, dx.data(), dg.data(), db.data());
+      expect_all_near(dx, dx_cpu, 1e-4f, "dx of " + mode);
+      expect_all_near(dg, dg_cpu, 1e-5f * static_cast<float>(k.rows), "dgamma of " + mode);
+      expect_all_near(db, db_cpu, 1e-5f * static_cast<float>(k.rows), "dbeta of " + mode);
+    }
+    // Parameter gradients alone (no dx wanted), as for a first layer.
+    std::vector<float> dg_cpu(gamma.size()), db_cpu(gamma.size());
+    cpu.batch_norm_backward(scratch, x.data(), dy.data(), nullptr, mean_cpu.data(), inv_cpu.data(),
+                            k.rows, k.channels, true, nullptr, dg_cpu.data(), db_cpu.data());
+    auto dg = channels_of(-7.0f), db = dg;
+    bodies::batch_norm_backward_passes(HostLaunch{}, buffer, k.capacity, x.data(), dy.data(),
+                                       nullptr, mean_cpu.data(), inv_cpu.data(), k.rows, k.channels,
+                                       true, nullptr, dg.data(), db.data());
+    expect_all_near(dg, dg_cpu, 1e-5f * static_cast<float>(k.rows), "dgamma alone of " + shape);
+    expect_all_near(db, db_cpu, 1e-5f * static_cast<float>(k.rows), "dbeta alone of " + shape);
+  }
+  EXPECT_GT(bodies::BatchNormParts::of(43264, 32, 1 << 18).count, 64)
+      << "a convolution's channels are summed in parts";
+  EXPECT_EQ(bodies::BatchNormParts::of(60, 5, 1 << 18).count, 1);
+  EXPECT_EQ(bodies::BatchNormParts::of(8, 40000, 1 << 18).count, 1);
+}
+
+TEST(KernelBodies, BatchNormGradientsOfNoRowsAreZero) {
+  std::vector<float> dg{5.0f, 5.0f}, db{5.0f, 5.0f};
+  const float mean[] = {0.0f, 0.0f}, inv_std[] = {1.0f, 1.0f};
+  bodies::batch_norm_backward_passes(HostLaunch{}, nullptr, 1 << 18, nullptr, nullptr, nullptr,
+                                     mean, inv_std, 0, 2, true, nullptr, dg.data(), db.data());
+  EXPECT_EQ(dg, (std::vector<float>{0.0f, 0.0f}));
+  EXPECT_EQ(db, (std::vector<float>{0.0f, 0.0f}));
 }
 
 TEST(KernelBodies, LstmStepsMatchTheCpuForwardAndBackward) {

@@ -88,12 +88,10 @@ void shift_of(const float* beta, const Panel& p, float* shift) {
 
 }  // namespace
 
-void CpuNormalizationKernels::batch_norm_forward_training(const float* x, const float* gamma,
-                                                          const float* beta, float* y, index_t rows,
-                                                          index_t channels, float momentum,
-                                                          float epsilon, float* moving_mean,
-                                                          float* moving_variance, float* saved_mean,
-                                                          float* saved_inv_std) {
+void CpuNormalizationKernels::batch_norm_forward_training(
+    Scratch&, const float* x, const float* gamma, const float* beta, float* y, index_t rows,
+    index_t channels, float momentum, float epsilon, float* moving_mean, float* moving_variance,
+    float* saved_mean, float* saved_inv_std) {
   if (rows == 0) return;
   const double inv_rows = 1.0 / static_cast<double>(rows);
   const double keep = momentum, take = 1.0 - static_cast<double>(momentum);
@@ -160,7 +158,7 @@ void CpuNormalizationKernels::batch_norm_forward_inference(const float* x, const
   });
 }
 
-void CpuNormalizationKernels::batch_norm_backward(const float* x, const float* dy,
+void CpuNormalizationKernels::batch_norm_backward(Scratch&, const float* x, const float* dy,
                                                   const float* gamma, const float* saved_mean,
                                                   const float* saved_inv_std, index_t rows,
                                                   index_t channels, bool through_statistics,

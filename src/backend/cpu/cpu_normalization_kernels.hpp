@@ -10,15 +10,16 @@ namespace tabula::detail {
 /// fixed-size blocks), so no call allocates.
 class CpuNormalizationKernels final : public NormalizationKernels {
  public:
-  void batch_norm_forward_training(const float* x, const float* gamma, const float* beta, float* y,
-                                   index_t rows, index_t channels, float momentum, float epsilon,
-                                   float* moving_mean, float* moving_variance, float* saved_mean,
+  void batch_norm_forward_training(Scratch& scratch, const float* x, const float* gamma,
+                                   const float* beta, float* y, index_t rows, index_t channels,
+                                   float momentum, float epsilon, float* moving_mean,
+                                   float* moving_variance, float* saved_mean,
                                    float* saved_inv_std) override;
   void batch_norm_forward_inference(const float* x, const float* gamma, const float* beta,
                                     const float* mean, const float* variance, float epsilon,
                                     float* y, index_t rows, index_t channels, float* saved_mean,
                                     float* saved_inv_std) override;
-  void batch_norm_backward(const float* x, const float* dy, const float* gamma,
+  void batch_norm_backward(Scratch& scratch, const float* x, const float* dy, const float* gamma,
                            const float* saved_mean, const float* saved_inv_std, index_t rows,
                            index_t channels, bool through_statistics, float* dx, float* dgamma,
                            float* dbeta) override;

@@ -1,7 +1,6 @@
 #pragma once
-// Batch normalisation on a CUDA device: one block per channel computes the channel's
-// statistics and then normalises (or back-propagates) its values, so no buffer is needed
-// between the passes.
+// Batch normalisation on a CUDA device: the passes of batch_norm_passes.hpp on the device's
+// stream, summing in parts in the session's reduction buffer (CudaReduction).
 
 #include "backend/detail/normalization_kernels.hpp"
 
@@ -11,15 +10,18 @@ class CudaNormalizationKernels final : public NormalizationKernels {
  public:
   explicit CudaNormalizationKernels(Device device) : device_(device) {}
 
-  void batch_norm_forward_training(const float* x, const float* gamma, const float* beta, float* y,
-                                   index_t rows, index_t channels, float momentum, float epsilon,
-                                   float* moving_mean, float* moving_variance, float* saved_mean,
+  void prepare(Scratch& scratch) override;
+
+  void batch_norm_forward_training(Scratch& scratch, const float* x, const float* gamma,
+                                   const float* beta, float* y, index_t rows, index_t channels,
+                                   float momentum, float epsilon, float* moving_mean,
+                                   float* moving_variance, float* saved_mean,
                                    float* saved_inv_std) override;
   void batch_norm_forward_inference(const float* x, const float* gamma, const float* beta,
                                     const float* mean, const float* variance, float epsilon,
                                     float* y, index_t rows, index_t channels, float* saved_mean,
                                     float* saved_inv_std) override;
-  void batch_norm_backward(const float* x, const float* dy, const float* gamma,
+  void batch_norm_backward(Scratch& scratch, const float* x, const float* dy, const float* gamma,
                            const float* saved_mean, const float* saved_inv_std, index_t rows,
                            index_t channels, bool through_statistics, float* dx, float* dgamma,
                            float* dbeta) override;

@@ -336,7 +336,74 @@ TABULA_HD inline void rmsprop_update(index_t i, float* w, const float* g, float*
   }
 }
 
-// ---- batch normalisation (per element, given the per-channel statistics) -----------------
+// ---- batch normalisation ------------------------------------------------------------------
+//
+// Channels last: `rows` rows of `channels` values. A channel's sums are double, as the CPU's:
+// a channel can hold a million values. With few rows, or channels enough to fill a GPU, a
+// thread per channel does everything (the *_channel bodies); otherwise the rows are cut into
+// parts (batch_norm_parts), a thread per (part, channel) sums its part of a column, so that
+// neighbouring threads read neighbouring channels, and a thread per channel adds the parts up
+// in order: the same result every run.
+
+/// Column c of x summed over rows [begin, end).
+TABULA_HD inline double column_sum(const float* x, index_t c, index_t begin, index_t end,
+                                   index_t channels) {
+  double sum = 0.0;
+  for (index_t r = begin; r < end; ++r) sum += static_cast<double>(x[r * channels + c]);
+  return sum;
+}
+
+/// The squared deviations of column c of x from `mean`, summed over rows [begin, end).
+TABULA_HD inline double column_squared_deviations(const float* x, index_t c, index_t begin,
+                                                  index_t end, index_t channels, double mean) {
+  double sum = 0.0;
+  for (index_t r = begin; r < end; ++r) {
+    const double d = static_cast<double>(x[r * channels + c]) - mean;
+    sum += d * d;
+  }
+  return sum;
+}
+
+/// The sums of dy and dy * xhat over rows [begin, end) of column c, xhat = (x - mean) * inv_std.
+/// One float rounding per product, as the CPU; their sum is what needs double.
+TABULA_HD inline void column_gradient_sums(const float* x, const float* dy, index_t c,
+                                           index_t begin, index_t end, index_t channels, float mean,
+                                           float inv_std, double& sum_dy, double& sum_dy_xhat) {
+  sum_dy = 0.0;
+  sum_dy_xhat = 0.0;
+  for (index_t r = begin; r < end; ++r) {
+    const float g = dy[r * channels + c];
+    const float xhat = (x[r * channels + c] - mean) * inv_std;
+    sum_dy += static_cast<double>(g);
+    sum_dy_xhat += static_cast<double>(g * xhat);
+  }
+}
+
+/// Channel c's batch statistics, once its mean and biased variance are known: the moving
+/// statistics, and the mean and 1 / sqrt(variance + epsilon) saved for y and the backward pass.
+TABULA_HD inline void finish_batch_statistics(index_t c, double mean, double variance,
+                                              float momentum, float epsilon, float* moving_mean,
+                                              float* moving_variance, float* saved_mean,
+                                              float* saved_inv_std) {
+  const double keep = momentum, take = 1.0 - static_cast<double>(momentum);
+  moving_mean[c] = static_cast<float>(moving_mean[c] * keep + mean * take);
+  moving_variance[c] = static_cast<float>(moving_variance[c] * keep + variance * take);
+  saved_mean[c] = static_cast<float>(mean);
+  saved_inv_std[c] = static_cast<float>(1.0 / sqrt(variance + static_cast<double>(epsilon)));
+}
+
+/// Channel c's parameter gradients from its sums, and, when `mean_dy` is non-null (dx goes
+/// through the batch statistics), the means of dy and dy * xhat that dx needs.
+TABULA_HD inline void finish_gradient_sums(index_t c, double sum_dy, double sum_dy_xhat,
+                                           index_t rows, float* dgamma, float* dbeta,
+                                           float* mean_dy, float* mean_dy_xhat) {
+  if (dbeta) dbeta[c] = static_cast<float>(sum_dy);
+  if (dgamma) dgamma[c] = static_cast<float>(sum_dy_xhat);
+  if (mean_dy == nullptr) return;
+  const double inv_rows = rows > 0 ? 1.0 / static_cast<double>(rows) : 0.0;
+  mean_dy[c] = static_cast<float>(sum_dy * inv_rows);
+  mean_dy_xhat[c] = static_cast<float>(sum_dy_xhat * inv_rows);
+}
 
 /// y = (x - mean) * scale + shift with scale = gamma * inv_std, shift = beta, per channel.
 TABULA_HD inline void batch_norm_apply(index_t i, const float* x, float* y, index_t channels,
@@ -347,7 +414,16 @@ TABULA_HD inline void batch_norm_apply(index_t i, const float* x, float* y, inde
   y[i] = (x[i] - mean[c]) * scale + (beta ? beta[c] : 0.0f);
 }
 
-/// dx from dy and the per-channel means of dy and dy * xhat (zero when the statistics were
+/// dx of one element: scale * dy when the statistics were constants (`through` false), else
+/// scale * (dy - mean(dy) - xhat * mean(dy * xhat)).
+TABULA_HD inline float batch_norm_dx(float x, float dy, float mean, float inv_std, float scale,
+                                     bool through, float mean_dy, float mean_dy_xhat) {
+  if (!through) return dy * scale;
+  const float xhat = (x - mean) * inv_std;
+  return scale * (dy - mean_dy - xhat * mean_dy_xhat);
+}
+
+/// dx from dy and the per-channel means of dy and dy * xhat (null when the statistics were
 /// constants).
 TABULA_HD inline void batch_norm_input_gradient(index_t i, const float* x, const float* dy,
                                                 float* dx, index_t channels, const float* mean,
@@ -355,12 +431,83 @@ TABULA_HD inline void batch_norm_input_gradient(index_t i, const float* x, const
                                                 const float* mean_dy, const float* mean_dy_xhat) {
   const index_t c = i % channels;
   const float scale = gamma ? gamma[c] * inv_std[c] : inv_std[c];
-  if (mean_dy == nullptr) {
-    dx[i] = dy[i] * scale;
-    return;
+  const bool through = mean_dy != nullptr;
+  dx[i] = batch_norm_dx(x[i], dy[i], mean[c], inv_std[c], scale, through,
+                        through ? mean_dy[c] : 0.0f, through ? mean_dy_xhat[c] : 0.0f);
+}
+
+/// Element i = (part p, channel c): column c of x summed over the part's rows, into partial[i].
+TABULA_HD inline void batch_norm_sum_part(index_t i, const float* x, double* partial, index_t rows,
+                                          index_t channels, index_t span) {
+  const index_t p = i / channels, c = i % channels;
+  const index_t end = (p + 1) * span < rows ? (p + 1) * span : rows;
+  partial[i] = column_sum(x, c, p * span, end, channels);
+}
+
+/// Element i = (part p, channel c): the part's squared deviations from mean[c], into partial[i].
+TABULA_HD inline void batch_norm_deviation_part(index_t i, const float* x, const double* mean,
+                                                double* partial, index_t rows, index_t channels,
+                                                index_t span) {
+  const index_t p = i / channels, c = i % channels;
+  const index_t end = (p + 1) * span < rows ? (p + 1) * span : rows;
+  partial[i] = column_squared_deviations(x, c, p * span, end, channels, mean[c]);
+}
+
+/// Channel c's parts of `partial` added up in order.
+TABULA_HD inline double sum_of_parts(index_t c, const double* partial, index_t parts,
+                                     index_t channels) {
+  double sum = 0.0;
+  for (index_t p = 0; p < parts; ++p) sum += partial[p * channels + c];
+  return sum;
+}
+
+/// Element i = (part p, channel c): the part's sums of dy and dy * xhat, into partial_dy[i] and
+/// partial_dy_xhat[i].
+TABULA_HD inline void batch_norm_gradient_part(index_t i, const float* x, const float* dy,
+                                               const float* mean, const float* inv_std,
+                                               double* partial_dy, double* partial_dy_xhat,
+                                               index_t rows, index_t channels, index_t span) {
+  const index_t p = i / channels, c = i % channels;
+  const index_t end = (p + 1) * span < rows ? (p + 1) * span : rows;
+  column_gradient_sums(x, dy, c, p * span, end, channels, mean[c], inv_std[c], partial_dy[i],
+                       partial_dy_xhat[i]);
+}
+
+/// Training forward of channel c by one thread: mean, variance (two passes, as the CPU), the
+/// statistics, then y. `x` and `y` may alias (each value is read before it is written).
+TABULA_HD inline void batch_norm_training_channel(index_t c, const float* x, const float* gamma,
+                                                  const float* beta, float* y, index_t rows,
+                                                  index_t channels, float momentum, float epsilon,
+                                                  float* moving_mean, float* moving_variance,
+                                                  float* saved_mean, float* saved_inv_std) {
+  const double inv_rows = 1.0 / static_cast<double>(rows);
+  const double mean = column_sum(x, c, 0, rows, channels) * inv_rows;
+  const double variance = column_squared_deviations(x, c, 0, rows, channels, mean) * inv_rows;
+  finish_batch_statistics(c, mean, variance, momentum, epsilon, moving_mean, moving_variance,
+                          saved_mean, saved_inv_std);
+  for (index_t r = 0; r < rows; ++r)
+    batch_norm_apply(r * channels + c, x, y, channels, saved_mean, saved_inv_std, gamma, beta);
+}
+
+/// Backward of channel c by one thread: its sums, dgamma and dbeta, then dx (`dx` may alias
+/// `dy`: every dy of the channel is read before the first dx is written).
+TABULA_HD inline void batch_norm_backward_channel(index_t c, const float* x, const float* dy,
+                                                  const float* gamma, const float* saved_mean,
+                                                  const float* saved_inv_std, index_t rows,
+                                                  index_t channels, bool through, float* dx,
+                                                  float* dgamma, float* dbeta) {
+  double sum_dy = 0.0, sum_dy_xhat = 0.0;
+  const float mean = saved_mean[c], inv_std = saved_inv_std[c];
+  column_gradient_sums(x, dy, c, 0, rows, channels, mean, inv_std, sum_dy, sum_dy_xhat);
+  float mean_dy = 0.0f, mean_dy_xhat = 0.0f;
+  finish_gradient_sums(0, sum_dy, sum_dy_xhat, rows, dgamma ? dgamma + c : nullptr,
+                       dbeta ? dbeta + c : nullptr, &mean_dy, &mean_dy_xhat);
+  if (dx == nullptr) return;
+  const float scale = gamma ? gamma[c] * inv_std : inv_std;
+  for (index_t r = 0; r < rows; ++r) {
+    const index_t at = r * channels + c;
+    dx[at] = batch_norm_dx(x[at], dy[at], mean, inv_std, scale, through, mean_dy, mean_dy_xhat);
   }
-  const float xhat = (x[i] - mean[c]) * inv_std[c];
-  dx[i] = scale * (dy[i] - mean_dy[c] - xhat * mean_dy_xhat[c]);
 }
 
 // ---- LSTM, one timestep, one (sample, unit) per thread ------------------------------------

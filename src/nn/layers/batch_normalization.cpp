@@ -5,6 +5,7 @@
 #include "backend/detail/normalization_kernels.hpp"
 #include "nn/detail/initializers.hpp"
 #include "nn/detail/tensor_views.hpp"
+#include "session/detail/session_scratch.hpp"
 #include "tabula/core/errors.hpp"
 
 namespace tabula::layers {
@@ -57,6 +58,8 @@ class BatchNormalizationLayer final : public LayerImpl {
     if (!saved_.defined())
       saved_ = empty({2, channels_},
                      {.category = Category::activations, .name = name() + "/batch_statistics"});
+    detail::SessionScratch scratch(moving_mean_->value);
+    detail::normalization_kernels_for(moving_mean_->value.device()).prepare(scratch);
   }
   void release_batch_buffers() override {
     saved_ = Tensor();
@@ -71,8 +74,9 @@ class BatchNormalizationLayer final : public LayerImpl {
       TABULA_EXPECT(saved != nullptr, Error,
                     "training forward of BatchNormalization layer '" << name() << "'",
                     "reserve() first", "no batch buffers");
-      k.batch_norm_forward_training(f32(x), weight(gamma_), weight(beta_), f32(y), rows, channels_,
-                                    momentum_, epsilon_, f32(moving_mean_->value),
+      detail::SessionScratch scratch(moving_mean_->value);  // a device's partial sums
+      k.batch_norm_forward_training(scratch, f32(x), weight(gamma_), weight(beta_), f32(y), rows,
+                                    channels_, momentum_, epsilon_, f32(moving_mean_->value),
                                     f32(moving_variance_->value), saved, saved + channels_);
       last_forward_ = Mode::training;
     } else {
@@ -89,8 +93,9 @@ class BatchNormalizationLayer final : public LayerImpl {
                   "backward of BatchNormalization layer '" << name() << "'",
                   "a forward pass after reserve()", "none");
     const float* saved = f32(saved_);
+    detail::SessionScratch scratch(moving_mean_->value);  // a device's partial sums
     detail::normalization_kernels_for(x.device())
-        .batch_norm_backward(f32(x), f32(dy), weight(gamma_), saved, saved + channels_,
+        .batch_norm_backward(scratch, f32(x), f32(dy), weight(gamma_), saved, saved + channels_,
                              x.numel() / channels_, channels_, last_forward_ == Mode::training,
                              dx ? f32(*dx) : nullptr, gamma_ ? f32(gamma_->gradient) : nullptr,
                              beta_ ? f32(beta_->gradient) : nullptr);
