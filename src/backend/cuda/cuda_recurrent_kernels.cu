@@ -53,10 +53,7 @@ struct SequenceLaunch {
 // As few samples per block as fill the device once (each block then reads the recurrent kernel
 // for fewer samples, but more blocks run at once), and threads enough for the wider phase: a
 // thread per gate column, or per (sample, unit).
-SequenceLaunch sequence_launch(Device device, const LstmSequence& s) {
-  int processors = 0;
-  check_cuda(cudaDeviceGetAttribute(&processors, cudaDevAttrMultiProcessorCount, device.index()),
-             "cudaDeviceGetAttribute(multiprocessors)");
+SequenceLaunch sequence_launch(int processors, const LstmSequence& s) {
   const index_t batch = s.step.batch, U = s.step.units;
   const index_t rows = std::clamp<index_t>((batch + processors - 1) / std::max(processors, 1), 1,
                                            bodies::kMaxSequenceRows);
@@ -67,7 +64,17 @@ SequenceLaunch sequence_launch(Device device, const LstmSequence& s) {
 
 bool runs_in_one_launch(index_t units) { return units <= CudaRecurrentKernels::kMaxSequenceUnits; }
 
+int multiprocessors(Device device) {
+  int processors = 0;
+  check_cuda(cudaDeviceGetAttribute(&processors, cudaDevAttrMultiProcessorCount, device.index()),
+             "cudaDeviceGetAttribute(multiprocessors)");
+  return processors;
+}
+
 }  // namespace
+
+CudaRecurrentKernels::CudaRecurrentKernels(Device device)
+    : device_(device), processors_(multiprocessors(device)) {}
 
 std::size_t CudaRecurrentKernels::lstm_workspace_bytes(index_t units) const {
   return runs_in_one_launch(units) ? static_cast<std::size_t>(4 * units * units) * sizeof(float)
@@ -81,7 +88,7 @@ void CudaRecurrentKernels::lstm_forward_sequence(Kernels& k, Scratch& scratch,
   check_gates(s.step);
   if (s.step.batch <= 0 || s.timesteps <= 0) return;
   const Stream stream = Stream::for_device(device_);
-  const SequenceLaunch launch = sequence_launch(device_, s);
+  const SequenceLaunch launch = sequence_launch(processors_, s);
   lstm_forward_sequence_kernel<<<launch.blocks, launch.threads, 0, stream.handle()>>>(
       s, launch.rows_per_block);
   check_cuda(cudaGetLastError(), "lstm_forward_sequence");
@@ -97,7 +104,7 @@ void CudaRecurrentKernels::lstm_backward_sequence(Kernels& k, Scratch& scratch,
   if (s.step.batch <= 0 || s.timesteps <= 0) return;
   const Stream stream = Stream::for_device(device_);
   k.transpose(s.recurrent, s.step.units, 4 * s.step.units, s.workspace);
-  const SequenceLaunch launch = sequence_launch(device_, s);
+  const SequenceLaunch launch = sequence_launch(processors_, s);
   lstm_backward_sequence_kernel<<<launch.blocks, launch.threads, 0, stream.handle()>>>(
       s, launch.rows_per_block);
   check_cuda(cudaGetLastError(), "lstm_backward_sequence");

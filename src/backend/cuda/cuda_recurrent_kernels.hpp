@@ -9,7 +9,8 @@ namespace tabula::detail {
 
 class CudaRecurrentKernels final : public RecurrentKernels {
  public:
-  explicit CudaRecurrentKernels(Device device) : device_(device) {}
+  /// @throws Error when the device's multiprocessors cannot be counted.
+  explicit CudaRecurrentKernels(Device device);
 
   void lstm_forward_step(const LstmStep& s, float* gates, const float* c_prev, float* c,
                          float* h) override;
@@ -28,6 +29,7 @@ class CudaRecurrentKernels final : public RecurrentKernels {
 
  private:
   Device device_;
+  int processors_;  // multiprocessors, which the one-launch sequences spread their blocks over
 };
 
 /// The recurrent kernels of CUDA device `device`. @throws Error when it is not present.
