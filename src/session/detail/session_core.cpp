@@ -80,11 +80,23 @@ SessionCore::DevicePool* SessionCore::find_pool(Device device) const noexcept {
   return it == pools_.end() ? nullptr : it->second.get();
 }
 
+namespace {
+
+// What every buffer on `device` is aligned to. On a GPU, what cudaMalloc itself gives: cuBLAS
+// refuses a workspace that is not 256-byte aligned (cublasSetWorkspace), and cuBLAS and cuDNN
+// choose their vectorised kernels by the alignment of the operands.
+std::size_t alignment_on(Device device) noexcept {
+  return device.is_cuda() ? std::size_t{256} : MemoryResource::kDefaultAlignment;
+}
+
+}  // namespace
+
 void* SessionCore::allocate_locked(std::unique_lock<std::mutex>& lock, DevicePool& dp,
                                    std::size_t bytes, Device device, Category category,
                                    std::string_view name) {
+  const std::size_t alignment = alignment_on(device);
   try {
-    return dp.front().allocate(bytes);
+    return dp.front().allocate(bytes, alignment);
   } catch (const OutOfMemory&) {
     // The pool already gave back its own free segments and retried. Other sessions on the
     // device may be caching what the OS or driver needs; ask them, then try once more.
@@ -95,7 +107,7 @@ void* SessionCore::allocate_locked(std::unique_lock<std::mutex>& lock, DevicePoo
       if (other.get() != this) other->release_cached(device);
     lock.lock();
     try {
-      return dp.front().allocate(bytes);
+      return dp.front().allocate(bytes, alignment);
     } catch (const OutOfMemory& second) {
       throw OutOfMemory(out_of_memory_message(bytes, device, category, name, second.what()), bytes,
                         options_.memory_limit);
