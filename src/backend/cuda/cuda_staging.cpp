@@ -1,6 +1,8 @@
 #include "backend/cuda/cuda_staging.hpp"
 
 #include <cstdint>
+#include <iostream>
+#include <mutex>
 
 #include "memory/detail/align.hpp"
 #include "session/detail/session_core.hpp"
@@ -14,6 +16,16 @@ namespace {
 // Buffers grow in whole steps of this (a power of two), so that a batch size that varies a
 // little does not re-register memory every step.
 constexpr std::size_t kStagingStep = std::size_t{2} << 20;
+
+// Says once per process that host batches go to the GPU unpinned, and why.
+void warn_unpinned(cudaError_t error) {
+  static std::once_flag once;
+  std::call_once(once, [error] {
+    std::cerr << "tabula: cudaHostRegister refused the staging buffer ("
+              << cudaGetErrorString(error)
+              << "); host batches are copied to the GPU from pageable memory, which is slower\n";
+  });
+}
 
 }  // namespace
 
@@ -35,8 +47,9 @@ CudaStaging::~CudaStaging() {
 void CudaStaging::free_buffer(Buffer& buffer) noexcept {
   if (buffer.pinned != nullptr) {
     cudaEventSynchronize(buffer.copied);  // the device may still be reading it
-    cudaHostUnregister(buffer.pinned);
+    if (buffer.registered) cudaHostUnregister(buffer.pinned);
   }
+  buffer.registered = false;
   buffer.pinned = nullptr;
   buffer.pinned_bytes = 0;
   buffer.storage.reset();
@@ -56,9 +69,15 @@ void CudaStaging::ensure(Buffer& buffer, std::size_t bytes) {
   const std::uintptr_t first = round_up(start, page), end = (start + block) & ~(page - 1);
   auto* pinned = reinterpret_cast<std::byte*>(first);
   const std::size_t pinned_bytes = end - first;
-  // Portable: registered for every device, so unregistering works whichever is current.
-  check_cuda(cudaHostRegister(pinned, pinned_bytes, cudaHostRegisterPortable),
-             "cudaHostRegister (pinning the staging buffer)");
+  // Portable: registered for every device, so unregistering works whichever is current. A
+  // driver that cannot pin (some sandboxes) still copies correctly from pageable memory: the
+  // copy then returns once the driver has taken the bytes, so the slot is as safe to reuse.
+  const cudaError_t pinning = cudaHostRegister(pinned, pinned_bytes, cudaHostRegisterPortable);
+  if (pinning != cudaSuccess) {
+    (void)cudaGetLastError();  // not sticky: clear it, so the next check does not report it
+    warn_unpinned(pinning);
+  }
+  buffer.registered = pinning == cudaSuccess;
   buffer.storage = std::move(storage);
   buffer.pinned = pinned;
   buffer.pinned_bytes = pinned_bytes;

@@ -21,8 +21,10 @@ namespace tabula::detail {
 /// buffer are registered with the driver while it is held, so no other block's pages are
 /// locked. They go back when the session is cleared. Like a cuBLAS context, the buffers keep
 /// the session's core alive until the session clears its contexts (`clear`, or the `Session`
-/// object's end). Callers hold `mutex()` from `next` to `upload`; a slot is not handed out
-/// again before the copy queued from it has completed.
+/// object's end). Where the driver refuses to pin (some sandboxes), the buffers stay pageable:
+/// copies are then slower but still correct, and a warning says so once. Callers hold `mutex()`
+/// from `next` to `upload`; a slot is not handed out again before the copy queued from it has
+/// completed.
 class CudaStaging final : public DeviceContext {
  public:
   /// The factory a `Scratch` is asked with (`Scratch::context`).
@@ -54,6 +56,7 @@ class CudaStaging final : public DeviceContext {
     std::shared_ptr<Storage> storage;
     std::byte* pinned = nullptr;  // the whole pages inside the storage, registered
     std::size_t pinned_bytes = 0;
+    bool registered = false;       // false where the driver refused to pin them (copies still work)
     cudaEvent_t copied = nullptr;  // recorded after the last copy out of the buffer
   };
   void free_buffer(Buffer& buffer) noexcept;
