@@ -26,10 +26,13 @@ std::unique_ptr<DeviceContext> CublasContext::make(SessionCore& session, Device 
       session.allocate(workspace_bytes(device), device, Category::workspace, "cublas_workspace");
   cublasHandle_t handle = nullptr;
   check_cublas(cublasCreate(&handle), "cublasCreate");
-  return std::unique_ptr<DeviceContext>(new CublasContext(handle, std::move(workspace)));
+  return std::unique_ptr<DeviceContext>(new CublasContext(device, handle, std::move(workspace)));
 }
 
-CublasContext::~CublasContext() { cublasDestroy(handle_); }
+CublasContext::~CublasContext() {
+  cudaSetDevice(device_.index());  // the handle's device; a failure leaves only the destroy
+  cublasDestroy(handle_);
+}
 
 cublasHandle_t CublasContext::bind(const Stream& stream, const std::unique_lock<std::mutex>&) {
   if (!bound_ || bound_stream_ != stream.handle()) {

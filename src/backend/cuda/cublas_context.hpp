@@ -34,10 +34,11 @@ class CublasContext final : public DeviceContext {
   static std::size_t workspace_bytes(Device device);
 
  private:
-  CublasContext(cublasHandle_t handle, std::shared_ptr<Storage> workspace)
-      : handle_(handle), workspace_(std::move(workspace)) {}
+  CublasContext(Device device, cublasHandle_t handle, std::shared_ptr<Storage> workspace)
+      : device_(device), handle_(handle), workspace_(std::move(workspace)) {}
 
   std::mutex mutex_;
+  Device device_;
   cublasHandle_t handle_;
   std::shared_ptr<Storage> workspace_;
   cudaStream_t bound_stream_ = nullptr;

@@ -1,3 +1,4 @@
+#include <limits>
 #include <mutex>
 
 #include "backend/cuda/cublas_context.hpp"
@@ -32,6 +33,13 @@ void CudaKernels::gemm(Scratch& scratch, bool trans_a, bool trans_b, index_t m, 
         "GEMM with k = 0");
     return;
   }
+  constexpr index_t kMaxInt = std::numeric_limits<int>::max();
+  TABULA_EXPECT(m <= kMaxInt && n <= kMaxInt && k <= kMaxInt && lda <= kMaxInt && ldb <= kMaxInt &&
+                    ldc <= kMaxInt,
+                InvalidArgument, "extents of a GEMM on " << device_.str(),
+                "each at most " << kMaxInt << " (cuBLAS takes int)",
+                "m " << m << ", n " << n << ", k " << k << ", lda " << lda << ", ldb " << ldb
+                     << ", ldc " << ldc);
   auto& context = static_cast<CublasContext&>(scratch.context(&CublasContext::make));
   std::unique_lock lock(context.mutex());
   cublasHandle_t handle = context.bind(stream, lock);
