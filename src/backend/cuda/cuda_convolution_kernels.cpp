@@ -116,18 +116,40 @@ class Descriptors : public DescriptorHandles {
   }
 };
 
+// FFT algorithms' float32 error grows with the whole tensors' magnitude rather than each
+// output's sum, which the CPU's and unfolding's results do not share.
+bool fft(cudnnConvolutionFwdAlgo_t a) {
+  return a == CUDNN_CONVOLUTION_FWD_ALGO_FFT || a == CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING;
+}
+bool fft(cudnnConvolutionBwdDataAlgo_t a) {
+  return a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT ||
+         a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING;
+}
+bool fft(cudnnConvolutionBwdFilterAlgo_t a) {
+  return a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT ||
+         a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING;
+}
+
 // The first of cuDNN's heuristic ranking that runs, is deterministic, computes in float32 (no
-// tensor-core math, which the FMA descriptor should already rule out) and fits the budget.
-template <typename Perf>
-int first_usable(const Perf* ranked, int count, std::size_t* workspace) {
-  for (int i = 0; i < count; ++i)
-    if (ranked[i].status == CUDNN_STATUS_SUCCESS && ranked[i].determinism == CUDNN_DETERMINISTIC &&
-        ranked[i].mathType != CUDNN_TENSOR_OP_MATH &&
-        ranked[i].mathType != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION &&
-        ranked[i].memory <= CudaConvolutionKernels::kMaxWorkspaceBytes) {
-      *workspace = ranked[i].memory;
-      return static_cast<int>(ranked[i].algo);
-    }
+// tensor-core math, which the FMA descriptor should already rule out; no FFT), fits the budget,
+// and whose workspace cuDNN can size for these descriptors (`workspace_of(algo, &bytes)`): the
+// ranking is a heuristic's, the size query checks the algorithm against the descriptors, at
+// planning time rather than in the middle of a step.
+template <typename Perf, typename WorkspaceOf>
+int first_usable(const Perf* ranked, int count, WorkspaceOf workspace_of, std::size_t* workspace) {
+  for (int i = 0; i < count; ++i) {
+    const Perf& p = ranked[i];
+    if (p.status != CUDNN_STATUS_SUCCESS || p.determinism != CUDNN_DETERMINISTIC ||
+        p.mathType == CUDNN_TENSOR_OP_MATH || p.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION ||
+        fft(p.algo))
+      continue;
+    std::size_t bytes = 0;
+    if (workspace_of(p.algo, &bytes) != CUDNN_STATUS_SUCCESS) continue;
+    bytes = std::max(bytes, p.memory);
+    if (bytes > CudaConvolutionKernels::kMaxWorkspaceBytes) continue;
+    *workspace = bytes;
+    return static_cast<int>(p.algo);
+  }
   return -1;
 }
 
@@ -212,19 +234,37 @@ ConvolutionPlan CudaConvolutionKernels::plan_conv2d(Scratch& scratch, const Conv
       cudnnGetConvolutionForwardAlgorithm_v7(handle, d.x, d.kernel, d.convolution, d.y,
                                              CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &count, forward),
       "cudnnGetConvolutionForwardAlgorithm_v7");
-  const int forward_algorithm = first_usable(forward, count, &forward_bytes);
+  const int forward_algorithm = first_usable(
+      forward, count,
+      [&](cudnnConvolutionFwdAlgo_t a, std::size_t* bytes) {
+        return cudnnGetConvolutionForwardWorkspaceSize(handle, d.x, d.kernel, d.convolution, d.y, a,
+                                                       bytes);
+      },
+      &forward_bytes);
   cudnnConvolutionBwdDataAlgoPerf_t data[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
   check_cudnn(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, d.kernel, d.y, d.convolution, d.x,
                                                           CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
                                                           &count, data),
               "cudnnGetConvolutionBackwardDataAlgorithm_v7");
-  const int data_algorithm = first_usable(data, count, &data_bytes);
+  const int data_algorithm = first_usable(
+      data, count,
+      [&](cudnnConvolutionBwdDataAlgo_t a, std::size_t* bytes) {
+        return cudnnGetConvolutionBackwardDataWorkspaceSize(handle, d.kernel, d.y, d.convolution,
+                                                            d.x, a, bytes);
+      },
+      &data_bytes);
   cudnnConvolutionBwdFilterAlgoPerf_t filter[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
   check_cudnn(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
                   handle, d.x, d.y, d.convolution, d.kernel,
                   CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &count, filter),
               "cudnnGetConvolutionBackwardFilterAlgorithm_v7");
-  const int filter_algorithm = first_usable(filter, count, &filter_bytes);
+  const int filter_algorithm = first_usable(
+      filter, count,
+      [&](cudnnConvolutionBwdFilterAlgo_t a, std::size_t* bytes) {
+        return cudnnGetConvolutionBackwardFilterWorkspaceSize(handle, d.x, d.y, d.convolution,
+                                                              d.kernel, a, bytes);
+      },
+      &filter_bytes);
   if (forward_algorithm < 0 || data_algorithm < 0 || filter_algorithm < 0)
     return ConvolutionKernels::plan_conv2d(scratch, c);
 
