@@ -1,13 +1,16 @@
 // Convolutions on a GPU, one forward and one backward pass (kernel and input gradients) per
 // iteration: in cuDNN as tabula plans them, against unfolding into cuBLAS GEMMs (the path every
 // device has, and the GPU's wherever cuDNN does not run a geometry). The benchmark CNN's two
-// layers and a few larger ones: where cuDNN wins. The rows run only where a CUDA device is
-// present; scripts/gpu-bundle-run runs them.
+// layers and a few larger ones: where cuDNN wins. Then batch normalisation of convolutions'
+// outputs, one training forward and one backward pass per iteration, against the memory's
+// bandwidth. The rows run only where a CUDA device is present; scripts/gpu-bundle-run runs them.
 //
 //   conv_bench [--benchmark_filter=...] [--benchmark_format=json]
 //
 // Counters: samples/s (items_per_second) and GFLOP/s, counting 2 flops per multiply-add in
-// each of the three products (forward, kernel gradient, input gradient).
+// each of the three products (forward, kernel gradient, input gradient); for batch
+// normalisation GB/s, counting the bytes its passes must move: x read three times and y written
+// forward, x and dy read twice and dx written backward (36 bytes per value).
 
 #include <benchmark/benchmark.h>
 
@@ -22,6 +25,7 @@
 
 #include "backend/cuda/cuda_convolution_kernels.hpp"
 #include "backend/detail/convolution_kernels.hpp"
+#include "backend/detail/normalization_kernels.hpp"
 #include "nn/detail/window_geometry.hpp"
 #include "session/detail/session_scratch.hpp"
 #endif
@@ -113,6 +117,54 @@ void BM_Convolution(benchmark::State& state, Layer layer, bool cudnn) {
   state.SetLabel(cudnn ? "cudnn" : "unfolded (im2col + cuBLAS)");
 }
 
+struct Normalised {
+  const char* name;
+  index_t rows, channels;
+};
+
+// A convolution's output of the benchmark CNN (64 x 26 x 26 x 32), ResNet-like stages, and a
+// dense layer's (rows of 1024 features).
+const Normalised kNormalised[] = {
+    {"cnn_conv1_out_64x26x26x32", 64 * 26 * 26, 32},
+    {"56x56x64_batch32", 32 * 56 * 56, 64},
+    {"14x14x256_batch32", 32 * 14 * 14, 256},
+    {"dense_256x1024", 256, 1024},
+};
+
+void BM_BatchNorm(benchmark::State& state, Normalised shape) {
+  const tb::Device gpu = tb::Device::cuda(0);
+  tb::Session session({.device = gpu, .name = "batch_norm_bench"});
+  tb::SessionScope scope(session);
+  td::SessionScratch scratch(session.core(), gpu);
+  td::NormalizationKernels& norm = td::normalization_kernels_for(gpu);
+  norm.prepare(scratch);
+  const index_t n = shape.rows * shape.channels, c = shape.channels;
+  const tb::Tensor x = tb::from_vector(values(n)), y = tb::from_vector(values(n));
+  const tb::Tensor dy = tb::from_vector(values(n)), dx = tb::from_vector(values(n));
+  const tb::Tensor gamma = tb::from_vector(values(c)), beta = tb::from_vector(values(c));
+  const tb::Tensor moving_mean = tb::from_vector(values(c)), moving_var = tb::ones({c});
+  const tb::Tensor dgamma = tb::from_vector(values(c)), dbeta = tb::from_vector(values(c));
+  const tb::Tensor saved = tb::from_vector(values(2 * c));
+  const auto f = [](const tb::Tensor& t) { return static_cast<float*>(t.raw_data()); };
+  const auto pass = [&] {
+    norm.batch_norm_forward_training(scratch, f(x), f(gamma), f(beta), f(y), shape.rows, c, 0.99f,
+                                     1e-3f, f(moving_mean), f(moving_var), f(saved), f(saved) + c);
+    norm.batch_norm_backward(scratch, f(x), f(dy), f(gamma), f(saved), f(saved) + c, shape.rows, c,
+                             true, f(dx), f(dgamma), f(dbeta));
+  };
+  pass();  // the first call loads the kernels' modules
+  synchronize(state);
+  for (auto _ : state) {
+    pass();
+    synchronize(state);
+  }
+  state.SetItemsProcessed(state.iterations() * shape.rows);
+  state.counters["GB/s"] = benchmark::Counter(
+      36.0 * static_cast<double>(n) * static_cast<double>(state.iterations()) * 1e-9,
+      benchmark::Counter::kIsRate);
+  state.SetLabel("batch normalisation, training forward + backward");
+}
+
 void register_benchmarks() {
   for (const Layer& layer : kLayers)
     for (const bool cudnn : {true, false})
@@ -122,6 +174,11 @@ void register_benchmarks() {
           BM_Convolution, layer, cudnn)
           ->UseRealTime()
           ->Unit(benchmark::kMicrosecond);
+  for (const Normalised& shape : kNormalised)
+    benchmark::RegisterBenchmark((std::string("BM_CudaBatchNorm/") + shape.name).c_str(),
+                                 BM_BatchNorm, shape)
+        ->UseRealTime()
+        ->Unit(benchmark::kMicrosecond);
 }
 #endif
 
