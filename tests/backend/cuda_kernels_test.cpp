@@ -366,9 +366,9 @@ TEST_F(CudaKernelsTest, BatchNormalizationMatchesTheCpuForwardAndBackward) {
   Session host({.name = "host"});
   SessionScratch gpu_scratch(session_->core(), Device::cuda(0));
   SessionScratch cpu_scratch(host.core(), Device::cpu());
-  // Rows summed in parts (a convolution's shape), few rows (a thread per channel), many
-  // channels (a thread per channel, no buffer).
-  const struct { index_t rows, channels; } shapes[] = {{3000, 19}, {60, 5}, {4, 33000}};
+  // Rows summed in parts (a convolution's shape), few rows (a thread per channel), channels
+  // enough to fill the GPU (a thread per channel, no buffer).
+  const struct { index_t rows, channels; } shapes[] = {{3000, 19}, {60, 5}, {200, 33000}};
   for (const auto& s : shapes) {
     const index_t rows = s.rows, channels = s.channels, n = rows * channels;
     const std::string shape = " (" + std::to_string(rows) + " x " + std::to_string(channels) + ")";
@@ -388,6 +388,13 @@ TEST_F(CudaKernelsTest, BatchNormalizationMatchesTheCpuForwardAndBackward) {
     expect_close(get(gmv), mv, 1e-6f, "moving variance" + shape);
     expect_close(get(gmean), mean, 1e-6f, "saved mean" + shape);
     expect_close(get(ginv), inv, 1e-5f, "saved inverse deviation" + shape);
+    // In place, as the layer may run it: y over x, then dx over dy.
+    const Tensor gxy = put(x), gmm2 = put(std::vector<float>(channels, 0.1f)),
+                 gmv2 = put(std::vector<float>(channels, 0.9f));
+    gpu_norm.batch_norm_forward_training(gpu_scratch, at(gxy), at(ggamma), at(gbeta), at(gxy), rows,
+                                         channels, 0.99f, 1e-3f, at(gmm2), at(gmv2), at(gmean),
+                                         at(ginv));
+    expect_close(get(gxy), y, 1e-5f, "batch norm y in place" + shape);
 
     for (bool through : {true, false}) {
       std::vector<float> dx(n), dgamma(channels), dbeta(channels);
@@ -402,6 +409,13 @@ TEST_F(CudaKernelsTest, BatchNormalizationMatchesTheCpuForwardAndBackward) {
       expect_close(get(gdx), dx, 1e-4f, "batch norm dx" + mode);
       expect_close(get(gdg), dgamma, 1e-4f, "dgamma" + mode);
       expect_close(get(gdb), dbeta, 1e-4f, "dbeta" + mode);
+      const Tensor gdxy = put(dy);
+      gpu_norm.batch_norm_backward(gpu_scratch, at(gx), at(gdxy), nullptr, at(gmean), at(ginv),
+                                   rows, channels, through, at(gdxy), nullptr, nullptr);
+      std::vector<float> dx_plain(n);
+      cpu.batch_norm_backward(cpu_scratch, x.data(), dy.data(), nullptr, mean.data(), inv.data(),
+                              rows, channels, through, dx_plain.data(), nullptr, nullptr);
+      expect_close(get(gdxy), dx_plain, 1e-4f, "dx in place, no gamma" + mode);
     }
 
     std::vector<float> yi(n), mean_i(channels), inv_i(channels);

@@ -17,6 +17,7 @@
 #include "backend/cpu/cpu_normalization_kernels.hpp"
 #include "backend/cpu/cpu_recurrent_kernels.hpp"
 #include "backend/cuda/batch_norm_passes.hpp"
+#include "backend/cuda/cuda_reduction.hpp"
 #include "backend/cuda/lstm_sequence_bodies.hpp"
 #include "backend/cuda/tensor_chunks.hpp"
 #include "backend/lstm_sequence_case.hpp"
@@ -306,10 +307,12 @@ TEST(KernelBodies, BatchNormPassesMatchTheCpuInPartsAndByChannel) {
   SessionScratch scratch(session.core(), Device::cpu());
   // Parts that divide the rows and parts that do not, a buffer that limits the parts, rows too
   // few to split, channels enough to fill a GPU (a thread per channel), a constant channel.
+  constexpr index_t kGpu = CudaReduction::kFloats;  // the buffer the GPU sums in
   const struct {
     index_t rows, channels, capacity;
-  } cases[] = {{3000, 19, 1 << 18}, {5000, 2, 1 << 18}, {1001, 3, 1 << 18},  {4096, 40, 900},
-               {100, 6, 1 << 18},   {60, 5, 1 << 18},   {3, 33000, 1 << 18}, {777, 1, 1 << 18}};
+  } cases[] = {{3000, 19, kGpu}, {5000, 2, kGpu},    {1001, 3, kGpu},
+               {4096, 40, 900},  {100, 6, kGpu},     {60, 5, kGpu},
+               {3, 33000, kGpu}, {200, 33000, kGpu}, {777, 1, kGpu}};
   for (const auto& k : cases) {
     const auto parts = bodies::BatchNormParts::of(k.rows, k.channels, k.capacity);
     const std::string shape = std::to_string(k.rows) + " x " + std::to_string(k.channels) + " in " +
@@ -373,17 +376,22 @@ TEST(KernelBodies, BatchNormPassesMatchTheCpuInPartsAndByChannel) {
     expect_all_near(dg, dg_cpu, 1e-5f * static_cast<float>(k.rows), "dgamma alone of " + shape);
     expect_all_near(db, db_cpu, 1e-5f * static_cast<float>(k.rows), "dbeta alone of " + shape);
   }
-  EXPECT_GT(bodies::BatchNormParts::of(43264, 32, 1 << 18).count, 64)
+  EXPECT_GT(bodies::BatchNormParts::of(43264, 32, kGpu).count, 64)
       << "a convolution's channels are summed in parts";
-  EXPECT_EQ(bodies::BatchNormParts::of(60, 5, 1 << 18).count, 1);
-  EXPECT_EQ(bodies::BatchNormParts::of(8, 40000, 1 << 18).count, 1);
+  EXPECT_EQ(bodies::BatchNormParts::of(60, 5, kGpu).count, 1) << "rows too few to split";
+  EXPECT_EQ(bodies::BatchNormParts::of(200, 33000, kGpu).count, 1)
+      << "channels enough to fill a GPU";
+  EXPECT_EQ(bodies::BatchNormParts::of(1000, 20000, kGpu).count, 2);
+  EXPECT_EQ(bodies::BatchNormParts::of(1000, 30000, kGpu).count, 1)
+      << "two parts' sums would not fit the buffer";
 }
 
 TEST(KernelBodies, BatchNormGradientsOfNoRowsAreZero) {
   std::vector<float> dg{5.0f, 5.0f}, db{5.0f, 5.0f};
   const float mean[] = {0.0f, 0.0f}, inv_std[] = {1.0f, 1.0f};
-  bodies::batch_norm_backward_passes(HostLaunch{}, nullptr, 1 << 18, nullptr, nullptr, nullptr,
-                                     mean, inv_std, 0, 2, true, nullptr, dg.data(), db.data());
+  bodies::batch_norm_backward_passes(HostLaunch{}, nullptr, CudaReduction::kFloats, nullptr,
+                                     nullptr, nullptr, mean, inv_std, 0, 2, true, nullptr,
+                                     dg.data(), db.data());
   EXPECT_EQ(dg, (std::vector<float>{0.0f, 0.0f}));
   EXPECT_EQ(db, (std::vector<float>{0.0f, 0.0f}));
 }

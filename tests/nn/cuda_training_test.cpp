@@ -324,8 +324,9 @@ TEST(CudaTraining, DropoutTrainsOnTheGpu) {
 // The driver's free bytes with tabula's contexts and modules loaded: a first session that
 // trains every workload and clears loads the CUDA context, cuBLAS, cuDNN and the kernels'
 // modules, which stay for the process (the "context excepted" of the release targets). CUDA
-// loads kernels lazily, so the warm-up runs every workload at the batch sizes the tests use
-// (64 and the last 32 of 96 samples), with the accuracy metric, through fit and predict.
+// loads kernels lazily, so the warm-up runs every workload at the batch sizes the tests use,
+// with the accuracy metric, through fit and predict: planned for 64 (its last batch is 32) and
+// planned for 32, since cuDNN may choose other algorithms for a plan of 32.
 std::size_t warm_driver_free() {
   {
     Session warm({.device = Device::cuda(0), .name = "warm-up"});

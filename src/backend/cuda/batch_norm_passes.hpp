@@ -31,14 +31,15 @@ struct BatchNormParts {
   }
 };
 
-/// Where the passes keep their sums in a buffer of BatchNormParts' capacity (8-byte aligned):
-/// two arrays of parts * channels doubles, then 2 * channels floats.
-struct BatchNormBuffer {
+/// Where the passes keep their sums in a buffer of BatchNormParts' capacity (8-byte aligned),
+/// which the view does not own: two arrays of parts * channels doubles, then 2 * channels
+/// floats.
+struct BatchNormSumsView {
   double* first;
   double* second;
   float* per_channel;
 
-  BatchNormBuffer(float* buffer, BatchNormParts parts, index_t channels)
+  BatchNormSumsView(float* buffer, BatchNormParts parts, index_t channels)
       : first(reinterpret_cast<double*>(buffer)),
         second(first + parts.count * channels),
         per_channel(reinterpret_cast<float*>(second + parts.count * channels)) {}
@@ -57,35 +58,39 @@ void batch_norm_training_passes(const Launch& launch, float* buffer, index_t cap
   if (parts.count == 1) {
     launch(
         channels,
-        [=] TABULA_HD(index_t c) {
+        [=] TABULA_DEVICE_LAMBDA(index_t c) {
           batch_norm_training_channel(c, x, gamma, beta, y, rows, channels, momentum, epsilon,
                                       moving_mean, moving_variance, saved_mean, saved_inv_std);
         },
         "batch_norm_forward_training");
     return;
   }
-  const BatchNormBuffer sums(buffer, parts, channels);
+  const BatchNormSumsView sums(buffer, parts, channels);
   double* partial = sums.first;
   double* mean = sums.second;  // one per channel
   const index_t count = parts.count, span = parts.span;
   const double inv_rows = 1.0 / static_cast<double>(rows);
   launch(
       count * channels,
-      [=] TABULA_HD(index_t i) { batch_norm_sum_part(i, x, partial, rows, channels, span); },
+      [=] TABULA_DEVICE_LAMBDA(index_t i) {
+        batch_norm_sum_part(i, x, partial, rows, channels, span);
+      },
       "batch_norm_forward_training (sums)");
   launch(
       channels,
-      [=] TABULA_HD(index_t c) { mean[c] = sum_of_parts(c, partial, count, channels) * inv_rows; },
+      [=] TABULA_DEVICE_LAMBDA(index_t c) {
+        mean[c] = sum_of_parts(c, partial, count, channels) * inv_rows;
+      },
       "batch_norm_forward_training (means)");
   launch(
       count * channels,
-      [=] TABULA_HD(index_t i) {
+      [=] TABULA_DEVICE_LAMBDA(index_t i) {
         batch_norm_deviation_part(i, x, mean, partial, rows, channels, span);
       },
       "batch_norm_forward_training (deviations)");
   launch(
       channels,
-      [=] TABULA_HD(index_t c) {
+      [=] TABULA_DEVICE_LAMBDA(index_t c) {
         const double variance = sum_of_parts(c, partial, count, channels) * inv_rows;
         finish_batch_statistics(c, mean[c], variance, momentum, epsilon, moving_mean,
                                 moving_variance, saved_mean, saved_inv_std);
@@ -93,7 +98,7 @@ void batch_norm_training_passes(const Launch& launch, float* buffer, index_t cap
       "batch_norm_forward_training (statistics)");
   launch(
       rows * channels,
-      [=] TABULA_HD(index_t i) {
+      [=] TABULA_DEVICE_LAMBDA(index_t i) {
         batch_norm_apply(i, x, y, channels, saved_mean, saved_inv_std, gamma, beta);
       },
       "batch_norm_forward_training (normalise)");
@@ -111,14 +116,14 @@ void batch_norm_backward_passes(const Launch& launch, float* buffer, index_t cap
   if (parts.count == 1) {
     launch(
         channels,
-        [=] TABULA_HD(index_t c) {
+        [=] TABULA_DEVICE_LAMBDA(index_t c) {
           batch_norm_backward_channel(c, x, dy, gamma, saved_mean, saved_inv_std, rows, channels,
                                       through_statistics, dx, dgamma, dbeta);
         },
         "batch_norm_backward");
     return;
   }
-  const BatchNormBuffer sums(buffer, parts, channels);
+  const BatchNormSumsView sums(buffer, parts, channels);
   double* partial_dy = sums.first;
   double* partial_dy_xhat = sums.second;
   const bool means_wanted = dx != nullptr && through_statistics;
@@ -128,14 +133,14 @@ void batch_norm_backward_passes(const Launch& launch, float* buffer, index_t cap
   // Every read of dy happens in the first pass or in dx's own element: dx may alias dy.
   launch(
       count * channels,
-      [=] TABULA_HD(index_t i) {
+      [=] TABULA_DEVICE_LAMBDA(index_t i) {
         batch_norm_gradient_part(i, x, dy, saved_mean, saved_inv_std, partial_dy, partial_dy_xhat,
                                  rows, channels, span);
       },
       "batch_norm_backward (sums)");
   launch(
       channels,
-      [=] TABULA_HD(index_t c) {
+      [=] TABULA_DEVICE_LAMBDA(index_t c) {
         finish_gradient_sums(c, sum_of_parts(c, partial_dy, count, channels),
                              sum_of_parts(c, partial_dy_xhat, count, channels), rows, dgamma, dbeta,
                              mean_dy, mean_dy_xhat);
@@ -144,7 +149,7 @@ void batch_norm_backward_passes(const Launch& launch, float* buffer, index_t cap
   if (dx == nullptr) return;
   launch(
       rows * channels,
-      [=] TABULA_HD(index_t i) {
+      [=] TABULA_DEVICE_LAMBDA(index_t i) {
         batch_norm_input_gradient(i, x, dy, dx, channels, saved_mean, saved_inv_std, gamma, mean_dy,
                                   mean_dy_xhat);
       },

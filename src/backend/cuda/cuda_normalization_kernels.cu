@@ -15,17 +15,18 @@ void CudaNormalizationKernels::prepare(Scratch& scratch) {
   (void)scratch.context(&CudaReduction::make);
 }
 
-namespace {
-
 // The launcher of the batch normalisation passes: one grid-stride kernel per pass, on the
-// device's stream.
-struct StreamLaunch {
+// device's stream. Named, not file-local: nvcc's extended lambdas want their enclosing
+// function (a pass template instantiated with this type) to have external linkage.
+struct NormalizationLaunch {
   Stream stream;
   template <typename F>
   void operator()(index_t n, F f, const char* what) const {
     for_each_index(stream, n, f, what);
   }
 };
+
+namespace {
 
 float* reduction_buffer(Scratch& scratch) {
   return static_cast<CudaReduction&>(scratch.context(&CudaReduction::make)).data();
@@ -38,7 +39,7 @@ void CudaNormalizationKernels::batch_norm_forward_training(
     index_t channels, float momentum, float epsilon, float* moving_mean, float* moving_variance,
     float* saved_mean, float* saved_inv_std) {
   if (rows == 0 || channels == 0) return;
-  bodies::batch_norm_training_passes(StreamLaunch{Stream::for_device(device_)},
+  bodies::batch_norm_training_passes(NormalizationLaunch{Stream::for_device(device_)},
                                      reduction_buffer(scratch), CudaReduction::kFloats, x, gamma,
                                      beta, y, rows, channels, momentum, epsilon, moving_mean,
                                      moving_variance, saved_mean, saved_inv_std);
@@ -80,7 +81,7 @@ void CudaNormalizationKernels::batch_norm_backward(Scratch& scratch, const float
                                                    index_t channels, bool through_statistics,
                                                    float* dx, float* dgamma, float* dbeta) {
   if (channels == 0) return;
-  bodies::batch_norm_backward_passes(StreamLaunch{Stream::for_device(device_)},
+  bodies::batch_norm_backward_passes(NormalizationLaunch{Stream::for_device(device_)},
                                      reduction_buffer(scratch), CudaReduction::kFloats, x, dy,
                                      gamma, saved_mean, saved_inv_std, rows, channels,
                                      through_statistics, dx, dgamma, dbeta);

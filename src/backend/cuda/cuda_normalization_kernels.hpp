@@ -6,6 +6,9 @@
 
 namespace tabula::detail {
 
+/// One per device, stateless itself. A call sums in the reduction buffer of the session its
+/// `Scratch` comes from, so one thread per session at a time (as for the session's cuBLAS
+/// workspace); sessions on other threads have buffers of their own.
 class CudaNormalizationKernels final : public NormalizationKernels {
  public:
   explicit CudaNormalizationKernels(Device device) : device_(device) {}

@@ -7,6 +7,9 @@
 
 namespace tabula::detail {
 
+/// One per device, only read after construction: a call shares nothing with other calls but
+/// what it is given (the sequence's buffers and workspace, the Kernels and Scratch of its
+/// session, with their one-thread-per-session rule).
 class CudaRecurrentKernels final : public RecurrentKernels {
  public:
   /// @throws Error when the device's multiprocessors cannot be counted.

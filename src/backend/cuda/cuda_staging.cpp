@@ -45,19 +45,19 @@ CudaStaging::~CudaStaging() {
 }
 
 void CudaStaging::free_buffer(Buffer& buffer) noexcept {
-  if (buffer.pinned != nullptr) {
+  if (buffer.pages != nullptr) {
     cudaEventSynchronize(buffer.copied);  // the device may still be reading it
-    if (buffer.registered) cudaHostUnregister(buffer.pinned);
+    if (buffer.registered) cudaHostUnregister(buffer.pages);
   }
   buffer.registered = false;
-  buffer.pinned = nullptr;
-  buffer.pinned_bytes = 0;
+  buffer.pages = nullptr;
+  buffer.page_bytes = 0;
   buffer.storage.reset();
 }
 
 void CudaStaging::ensure(Buffer& buffer, std::size_t bytes) {
   check_cuda(cudaEventSynchronize(buffer.copied), "waiting for a staged copy");
-  if (buffer.pinned_bytes >= bytes) return;
+  if (buffer.page_bytes >= bytes) return;
   free_buffer(buffer);
   // The whole pages inside the block are pinned, whatever its alignment in the pool: a page
   // more than asked for leaves at least `bytes` of them.
@@ -67,27 +67,31 @@ void CudaStaging::ensure(Buffer& buffer, std::size_t bytes) {
       session_.allocate(block, Device::cpu(), Category::data, "cuda_staging");
   const auto start = reinterpret_cast<std::uintptr_t>(storage->data());
   const std::uintptr_t first = round_up(start, page), end = (start + block) & ~(page - 1);
-  auto* pinned = reinterpret_cast<std::byte*>(first);
-  const std::size_t pinned_bytes = end - first;
+  auto* pages = reinterpret_cast<std::byte*>(first);
+  const std::size_t page_bytes = end - first;
   // Portable: registered for every device, so unregistering works whichever is current. A
   // driver that cannot pin (some sandboxes) still copies correctly from pageable memory: the
   // copy then returns once the driver has taken the bytes, so the slot is as safe to reuse.
-  const cudaError_t pinning = cudaHostRegister(pinned, pinned_bytes, cudaHostRegisterPortable);
+  const cudaError_t pinning = cudaHostRegister(pages, page_bytes, cudaHostRegisterPortable);
   if (pinning != cudaSuccess) {
     (void)cudaGetLastError();  // not sticky: clear it, so the next check does not report it
+    // Only a driver that cannot pin is worked around; any other failure is a failure.
+    if (pinning != cudaErrorNotSupported && pinning != cudaErrorNotPermitted &&
+        pinning != cudaErrorMemoryAllocation)
+      check_cuda(pinning, "cudaHostRegister (pinning the staging buffer)");
     warn_unpinned(pinning);
   }
   buffer.registered = pinning == cudaSuccess;
   buffer.storage = std::move(storage);
-  buffer.pinned = pinned;
-  buffer.pinned_bytes = pinned_bytes;
+  buffer.pages = pages;
+  buffer.page_bytes = page_bytes;
 }
 
 CudaStaging::Slot CudaStaging::next(std::size_t bytes) {
   const std::size_t index = next_;
   ensure(buffers_[index], bytes);
   next_ = (index + 1) % buffers_.size();
-  return {buffers_[index].pinned, index};
+  return {buffers_[index].pages, index};
 }
 
 void CudaStaging::reserve(std::size_t bytes) {

@@ -34,7 +34,8 @@ class CudaStaging final : public DeviceContext {
   /// Held from `next` to `upload`; taken before the session's lock (`next` allocates).
   std::mutex& mutex() noexcept { return mutex_; }
 
-  /// A pinned buffer of at least `bytes`, the caller's to fill and then `upload`.
+  /// A buffer of at least `bytes` (pinned where the driver can pin), the caller's to fill and
+  /// then `upload`.
   struct Slot {
     std::byte* data;
     std::size_t index;
@@ -54,9 +55,9 @@ class CudaStaging final : public DeviceContext {
 
   struct Buffer {
     std::shared_ptr<Storage> storage;
-    std::byte* pinned = nullptr;  // the whole pages inside the storage, registered
-    std::size_t pinned_bytes = 0;
-    bool registered = false;       // false where the driver refused to pin them (copies still work)
+    std::byte* pages = nullptr;  // the whole pages inside the storage
+    std::size_t page_bytes = 0;
+    bool registered = false;       // pinned; false where the driver cannot pin (copies still work)
     cudaEvent_t copied = nullptr;  // recorded after the last copy out of the buffer
   };
   void free_buffer(Buffer& buffer) noexcept;

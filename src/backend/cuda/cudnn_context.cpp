@@ -21,7 +21,9 @@ std::unique_ptr<DeviceContext> CudnnContext::make(SessionCore&, Device device) {
 }
 
 CudnnContext::~CudnnContext() {
-  cudaSetDevice(device_.index());  // the handle's device; a failure leaves only the destroy
+  // The handle's device; a failure leaves only the destroy, and its error is cleared so that
+  // no later, unrelated check reports it.
+  if (cudaSetDevice(device_.index()) != cudaSuccess) (void)cudaGetLastError();
   cudnnDestroy(handle_);
 }
 

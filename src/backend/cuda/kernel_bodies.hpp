@@ -341,9 +341,9 @@ TABULA_HD inline void rmsprop_update(index_t i, float* w, const float* g, float*
 // Channels last: `rows` rows of `channels` values. A channel's sums are double, as the CPU's:
 // a channel can hold a million values. With few rows, or channels enough to fill a GPU, a
 // thread per channel does everything (the *_channel bodies); otherwise the rows are cut into
-// parts (batch_norm_parts), a thread per (part, channel) sums its part of a column, so that
-// neighbouring threads read neighbouring channels, and a thread per channel adds the parts up
-// in order: the same result every run.
+// parts (BatchNormParts in batch_norm_passes.hpp), a thread per (part, channel) sums its part of a
+// column, so that neighbouring threads read neighbouring channels, and a thread per channel adds
+// the parts up in order: the same result every run.
 
 /// Column c of x summed over rows [begin, end).
 TABULA_HD inline double column_sum(const float* x, index_t c, index_t begin, index_t end,

@@ -141,7 +141,7 @@ std::shared_ptr<Storage> SessionCore::allocate(std::size_t bytes, Device device,
     storage = std::make_shared<Storage>(shared_from_this(), data, bytes, device, category,
                                         names_.next(name_prefix));
   } catch (...) {
-    dp.front().deallocate(data, bytes);
+    dp.front().deallocate(data, bytes, alignment_on(device));
     throw;
   }
   count_locked(dp, device, category, bytes);
@@ -161,7 +161,7 @@ void SessionCore::release_scratch(void* data, std::size_t bytes, Device device) 
   std::lock_guard lock(mutex_);
   DevicePool* dp = find_pool(device);
   if (dp == nullptr || data == nullptr) return;
-  dp->front().deallocate(data, bytes);
+  dp->front().deallocate(data, bytes, alignment_on(device));
   uncount_locked(*dp, device, Category::workspace, bytes);
 }
 
@@ -177,7 +177,7 @@ void SessionCore::release_locked(Storage& storage) noexcept {
   void* data = storage.take_data();
   unregister_locked(storage);
   if (dp == nullptr || data == nullptr) return;
-  dp->front().deallocate(data, storage.nbytes());
+  dp->front().deallocate(data, storage.nbytes(), alignment_on(storage.device()));
   uncount_locked(*dp, storage.device(), storage.category(), storage.nbytes());
 }
 
