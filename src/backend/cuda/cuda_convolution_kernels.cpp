@@ -130,13 +130,54 @@ bool fft(cudnnConvolutionBwdFilterAlgo_t a) {
          a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING;
 }
 
-// The first of cuDNN's heuristic ranking that runs, is deterministic, computes in float32 (no
-// tensor-core math, which the FMA descriptor should already rule out; no FFT), fits the budget,
-// and whose workspace cuDNN can size for these descriptors (`workspace_of(algo, &bytes)`): the
-// ranking is a heuristic's, the size query checks the algorithm against the descriptors, at
-// planning time rather than in the middle of a step.
-template <typename Perf, typename WorkspaceOf>
-int first_usable(const Perf* ranked, int count, WorkspaceOf workspace_of, std::size_t* workspace) {
+// cuDNN's heuristic ranking of one direction's algorithms for `d`, and the workspace an
+// algorithm needs there, overloaded by direction (the algorithm's and the ranking's types).
+cudnnStatus_t workspace_size(cudnnHandle_t h, const Descriptors& d, cudnnConvolutionFwdAlgo_t a,
+                             std::size_t* bytes) {
+  return cudnnGetConvolutionForwardWorkspaceSize(h, d.x, d.kernel, d.convolution, d.y, a, bytes);
+}
+cudnnStatus_t workspace_size(cudnnHandle_t h, const Descriptors& d, cudnnConvolutionBwdDataAlgo_t a,
+                             std::size_t* bytes) {
+  return cudnnGetConvolutionBackwardDataWorkspaceSize(h, d.kernel, d.y, d.convolution, d.x, a,
+                                                      bytes);
+}
+cudnnStatus_t workspace_size(cudnnHandle_t h, const Descriptors& d,
+                             cudnnConvolutionBwdFilterAlgo_t a, std::size_t* bytes) {
+  return cudnnGetConvolutionBackwardFilterWorkspaceSize(h, d.x, d.y, d.convolution, d.kernel, a,
+                                                        bytes);
+}
+void rank(cudnnHandle_t h, const Descriptors& d, cudnnConvolutionFwdAlgoPerf_t* ranked,
+          int* count) {
+  check_cudnn(
+      cudnnGetConvolutionForwardAlgorithm_v7(h, d.x, d.kernel, d.convolution, d.y,
+                                             CUDNN_CONVOLUTION_FWD_ALGO_COUNT, count, ranked),
+      "cudnnGetConvolutionForwardAlgorithm_v7");
+}
+void rank(cudnnHandle_t h, const Descriptors& d, cudnnConvolutionBwdDataAlgoPerf_t* ranked,
+          int* count) {
+  check_cudnn(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, d.kernel, d.y, d.convolution, d.x,
+                                                          CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
+                                                          count, ranked),
+              "cudnnGetConvolutionBackwardDataAlgorithm_v7");
+}
+void rank(cudnnHandle_t h, const Descriptors& d, cudnnConvolutionBwdFilterAlgoPerf_t* ranked,
+          int* count) {
+  check_cudnn(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, d.x, d.y, d.convolution, d.kernel,
+                                                            CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT,
+                                                            count, ranked),
+              "cudnnGetConvolutionBackwardFilterAlgorithm_v7");
+}
+
+// The first of cuDNN's ranking (of `Perf`'s direction, at most `kCount`) that runs, is
+// deterministic, computes in float32 (no tensor-core math, which the FMA descriptor should
+// already rule out; no FFT), fits the budget, and whose workspace cuDNN can size for `d`: the
+// ranking is a heuristic's, the size query checks the algorithm against the descriptors.
+// -1 when none is.
+template <typename Perf, int kCount>
+int first_usable(cudnnHandle_t h, const Descriptors& d, std::size_t* workspace) {
+  Perf ranked[kCount];
+  int count = 0;
+  rank(h, d, ranked, &count);
   for (int i = 0; i < count; ++i) {
     const Perf& p = ranked[i];
     if (p.status != CUDNN_STATUS_SUCCESS || p.determinism != CUDNN_DETERMINISTIC ||
@@ -144,7 +185,7 @@ int first_usable(const Perf* ranked, int count, WorkspaceOf workspace_of, std::s
         fft(p.algo))
       continue;
     std::size_t bytes = 0;
-    if (workspace_of(p.algo, &bytes) != CUDNN_STATUS_SUCCESS) continue;
+    if (workspace_size(h, d, p.algo, &bytes) != CUDNN_STATUS_SUCCESS) continue;
     bytes = std::max(bytes, p.memory);
     if (bytes > CudaConvolutionKernels::kMaxWorkspaceBytes) continue;
     *workspace = bytes;
@@ -152,6 +193,28 @@ int first_usable(const Perf* ranked, int count, WorkspaceOf workspace_of, std::s
   }
   return -1;
 }
+
+// The algorithm a call runs, and its workspace for the call's batch: the plan's, unless cuDNN
+// refuses it for this batch (smaller than the plan's), then the first usable for this batch.
+// @throws Error when cuDNN runs none of them for it.
+template <typename Perf, int kCount, typename Algo>
+Algo algorithm_for_call(cudnnHandle_t h, const Descriptors& d, Algo planned, index_t batch,
+                        std::size_t* workspace, const char* what) {
+  if (workspace_size(h, d, planned, workspace) == CUDNN_STATUS_SUCCESS) return planned;
+  const int other = first_usable<Perf, kCount>(h, d, workspace);
+  TABULA_EXPECT(other >= 0, Error, what << " of a batch of " << batch << " samples",
+                "an algorithm cuDNN runs for it (deterministic, float32, within "
+                    << CudaConvolutionKernels::kMaxWorkspaceBytes << " bytes of workspace)",
+                "none");
+  return static_cast<Algo>(other);
+}
+
+using ForwardRanking = cudnnConvolutionFwdAlgoPerf_t;
+using DataRanking = cudnnConvolutionBwdDataAlgoPerf_t;
+using FilterRanking = cudnnConvolutionBwdFilterAlgoPerf_t;
+constexpr int kForwardCount = CUDNN_CONVOLUTION_FWD_ALGO_COUNT;
+constexpr int kDataCount = CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT;
+constexpr int kFilterCount = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT;
 
 // The plan's workspace: the kernel in cuDNN's layout, its gradient, then cuDNN's own.
 struct Workspace {
@@ -227,44 +290,11 @@ ConvolutionPlan CudaConvolutionKernels::plan_conv2d(Scratch& scratch, const Conv
   std::unique_lock<std::mutex> lock;
   cudnnHandle_t handle = handle_of(scratch, device_, lock);
 
-  int count = 0;
   std::size_t forward_bytes = 0, data_bytes = 0, filter_bytes = 0;
-  cudnnConvolutionFwdAlgoPerf_t forward[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-  check_cudnn(
-      cudnnGetConvolutionForwardAlgorithm_v7(handle, d.x, d.kernel, d.convolution, d.y,
-                                             CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &count, forward),
-      "cudnnGetConvolutionForwardAlgorithm_v7");
-  const int forward_algorithm = first_usable(
-      forward, count,
-      [&](cudnnConvolutionFwdAlgo_t a, std::size_t* bytes) {
-        return cudnnGetConvolutionForwardWorkspaceSize(handle, d.x, d.kernel, d.convolution, d.y, a,
-                                                       bytes);
-      },
-      &forward_bytes);
-  cudnnConvolutionBwdDataAlgoPerf_t data[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-  check_cudnn(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, d.kernel, d.y, d.convolution, d.x,
-                                                          CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
-                                                          &count, data),
-              "cudnnGetConvolutionBackwardDataAlgorithm_v7");
-  const int data_algorithm = first_usable(
-      data, count,
-      [&](cudnnConvolutionBwdDataAlgo_t a, std::size_t* bytes) {
-        return cudnnGetConvolutionBackwardDataWorkspaceSize(handle, d.kernel, d.y, d.convolution,
-                                                            d.x, a, bytes);
-      },
-      &data_bytes);
-  cudnnConvolutionBwdFilterAlgoPerf_t filter[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
-  check_cudnn(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
-                  handle, d.x, d.y, d.convolution, d.kernel,
-                  CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &count, filter),
-              "cudnnGetConvolutionBackwardFilterAlgorithm_v7");
-  const int filter_algorithm = first_usable(
-      filter, count,
-      [&](cudnnConvolutionBwdFilterAlgo_t a, std::size_t* bytes) {
-        return cudnnGetConvolutionBackwardFilterWorkspaceSize(handle, d.x, d.y, d.convolution,
-                                                              d.kernel, a, bytes);
-      },
-      &filter_bytes);
+  const int forward_algorithm =
+      first_usable<ForwardRanking, kForwardCount>(handle, d, &forward_bytes);
+  const int data_algorithm = first_usable<DataRanking, kDataCount>(handle, d, &data_bytes);
+  const int filter_algorithm = first_usable<FilterRanking, kFilterCount>(handle, d, &filter_bytes);
   if (forward_algorithm < 0 || data_algorithm < 0 || filter_algorithm < 0)
     return ConvolutionKernels::plan_conv2d(scratch, c);
 
@@ -287,15 +317,15 @@ void CudaConvolutionKernels::conv2d_forward(Kernels& k, Scratch& scratch,
   if (c.window.batch <= 0) return;
   const Workspace planned = Workspace::of(plan, c, workspace);
   const Descriptors d(c);
-  const auto algorithm = static_cast<cudnnConvolutionFwdAlgo_t>(plan.algorithms[0]);
   k.transpose(kernel, c.patch(), c.filters, planned.kernel);  // to (filters, kh, kw, channels)
   std::size_t needed = 0;
+  cudnnConvolutionFwdAlgo_t algorithm;
   {
     std::unique_lock<std::mutex> lock;
-    check_cudnn(
-        cudnnGetConvolutionForwardWorkspaceSize(handle_of(scratch, device_, lock), d.x, d.kernel,
-                                                d.convolution, d.y, algorithm, &needed),
-        "cudnnGetConvolutionForwardWorkspaceSize");
+    algorithm = algorithm_for_call<ForwardRanking, kForwardCount>(
+        handle_of(scratch, device_, lock), d,
+        static_cast<cudnnConvolutionFwdAlgo_t>(plan.algorithms[0]), c.window.batch, &needed,
+        "cuDNN forward convolution");
   }
   const CudnnCall call(scratch, device_, planned, needed);
   const float one = 1.0f, zero = 0.0f;
@@ -315,19 +345,19 @@ void CudaConvolutionKernels::conv2d_backward(Kernels& k, Scratch& scratch,
   if (c.window.batch <= 0) return;
   const Workspace planned = Workspace::of(plan, c, workspace);
   const Descriptors d(c);
-  const auto data_algorithm = static_cast<cudnnConvolutionBwdDataAlgo_t>(plan.algorithms[1]);
-  const auto filter_algorithm = static_cast<cudnnConvolutionBwdFilterAlgo_t>(plan.algorithms[2]);
+  auto data_algorithm = static_cast<cudnnConvolutionBwdDataAlgo_t>(plan.algorithms[1]);
+  auto filter_algorithm = static_cast<cudnnConvolutionBwdFilterAlgo_t>(plan.algorithms[2]);
   std::size_t data_bytes = 0, filter_bytes = 0;
   {
     std::unique_lock<std::mutex> lock;
     cudnnHandle_t handle = handle_of(scratch, device_, lock);
-    check_cudnn(cudnnGetConvolutionBackwardFilterWorkspaceSize(
-                    handle, d.x, d.y, d.convolution, d.kernel, filter_algorithm, &filter_bytes),
-                "cudnnGetConvolutionBackwardFilterWorkspaceSize");
+    filter_algorithm = algorithm_for_call<FilterRanking, kFilterCount>(
+        handle, d, filter_algorithm, c.window.batch, &filter_bytes,
+        "cuDNN kernel gradient of a convolution");
     if (dx)
-      check_cudnn(cudnnGetConvolutionBackwardDataWorkspaceSize(handle, d.kernel, d.y, d.convolution,
-                                                               d.x, data_algorithm, &data_bytes),
-                  "cudnnGetConvolutionBackwardDataWorkspaceSize");
+      data_algorithm = algorithm_for_call<DataRanking, kDataCount>(
+          handle, d, data_algorithm, c.window.batch, &data_bytes,
+          "cuDNN input gradient of a convolution");
   }
   const float one = 1.0f, zero = 0.0f;
   {
