@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,6 +27,7 @@
 #include "nn/detail/metric.hpp"
 #include "session/detail/session_scratch.hpp"
 #include "support/cuda_device.hpp"
+#include "tabula/core/errors.hpp"
 #include "tabula/core/tensor.hpp"
 #include "tabula/session/session.hpp"
 #include "tabula/session/session_scope.hpp"
@@ -68,6 +71,51 @@ void expect_close(const std::vector<float>& got, const std::vector<float>& expec
       ADD_FAILURE() << what << " at " << i << ": CUDA " << got[i] << ", CPU " << expected[i];
       ++reported;
     }
+  }
+}
+
+// Sets an environment variable for the scope of a test, and restores it after.
+class ScopedEnvironment {
+ public:
+  explicit ScopedEnvironment(const char* name) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+  }
+  ~ScopedEnvironment() {
+    if (old_) {
+      setenv(name_, old_->c_str(), 1);
+    } else {
+      unsetenv(name_);
+    }
+  }
+  void set(const char* value) const { setenv(name_, value, 1); }
+  void unset() const { unsetenv(name_); }
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+// No device needed: the switch is read before any plan asks cuDNN anything.
+TEST(CudnnSwitch, TabulaCudnnOffMakesConvolutionsUnfoldAndAnUnknownValueIsRefused) {
+  const ScopedEnvironment env("TABULA_CUDNN");
+  env.unset();
+  EXPECT_EQ(CudaConvolutionKernels::cudnn_enabled(), CudaConvolutionKernels::has_cudnn());
+  for (const char* on : {"on", "1"}) {
+    env.set(on);
+    EXPECT_EQ(CudaConvolutionKernels::cudnn_enabled(), CudaConvolutionKernels::has_cudnn()) << on;
+  }
+  for (const char* off : {"off", "0"}) {
+    env.set(off);
+    EXPECT_FALSE(CudaConvolutionKernels::cudnn_enabled()) << off;
+  }
+  env.set("maybe");
+  try {
+    (void)CudaConvolutionKernels::cudnn_enabled();
+    FAIL() << "TABULA_CUDNN=maybe was taken";
+  } catch (const InvalidArgument& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("TABULA_CUDNN"), std::string::npos) << what;
+    EXPECT_NE(what.find("'maybe'"), std::string::npos) << what;
   }
 }
 
@@ -294,7 +342,7 @@ TEST_F(CudaKernelsTest, ConvolutionsMatchTheCpuInCudnnOrUnfolded) {
     const ConvolutionPlan gpu_plan = gpu_conv.plan_conv2d(gpu_scratch, c);
     if (test.expect == unfolds) {
       EXPECT_TRUE(gpu_plan.unfolds()) << what << ": cuDNN cannot pad one side only";
-    } else if (test.expect == cudnn && CudaConvolutionKernels::has_cudnn()) {
+    } else if (test.expect == cudnn && CudaConvolutionKernels::cudnn_enabled()) {
       EXPECT_FALSE(gpu_plan.unfolds()) << what << ": cuDNN found no deterministic algorithm";
     }
     const Tensor gpu_workspace = put(std::vector<float>(gpu_plan.workspace_bytes / 4 + 1));

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdlib>
 #include <string>
+#include <string_view>
 
 #include "backend/cuda/per_device.hpp"
 #include "memory/detail/align.hpp"
@@ -20,12 +22,22 @@ ConvolutionKernels& cuda_convolution_kernels_for(Device device) {
 
 bool CudaConvolutionKernels::has_cudnn() { return TABULA_WITH_CUDNN != 0; }
 
+bool CudaConvolutionKernels::cudnn_enabled() {
+  const char* value = std::getenv("TABULA_CUDNN");
+  const std::string_view setting = value ? value : "on";
+  TABULA_EXPECT(setting == "on" || setting == "1" || setting == "off" || setting == "0",
+                InvalidArgument, "environment variable TABULA_CUDNN", "on, 1, off or 0",
+                "'" << setting << "'");
+  return has_cudnn() && (setting == "on" || setting == "1");
+}
+
 std::string CudaConvolutionKernels::library() {
 #if TABULA_WITH_CUDNN
   const std::size_t v = cudnnGetVersion();  // major * 10000 + minor * 100 + patch since 9.0
   return "cuDNN " + std::to_string(v / 10000) + "." + std::to_string(v / 100 % 100) + "." +
          std::to_string(v % 100) + " (built with " + std::to_string(CUDNN_MAJOR) + "." +
-         std::to_string(CUDNN_MINOR) + "." + std::to_string(CUDNN_PATCHLEVEL) + ")";
+         std::to_string(CUDNN_MINOR) + "." + std::to_string(CUDNN_PATCHLEVEL) + ")" +
+         (cudnn_enabled() ? "" : ", turned off by TABULA_CUDNN: convolutions unfold");
 #else
   return "no cuDNN in this build: convolutions unfold into cuBLAS GEMMs";
 #endif
@@ -284,7 +296,8 @@ class CudnnCall {
 }  // namespace
 
 ConvolutionPlan CudaConvolutionKernels::plan_conv2d(Scratch& scratch, const Convolution2d& c) {
-  if (c.window.batch <= 0 || !fits_int(c)) return ConvolutionKernels::plan_conv2d(scratch, c);
+  if (!cudnn_enabled() || c.window.batch <= 0 || !fits_int(c))
+    return ConvolutionKernels::plan_conv2d(scratch, c);
   const Descriptors d(c);
   if (!d.output_matches(c)) return ConvolutionKernels::plan_conv2d(scratch, c);
   std::unique_lock<std::mutex> lock;

@@ -1,6 +1,7 @@
 #pragma once
-// The convolutions of one CUDA device: cuDNN's where this build has cuDNN and cuDNN runs the
-// layer's geometry, else unfolding into cuBLAS GEMMs (ConvolutionKernels' default).
+// The convolutions of one CUDA device: cuDNN's where this build has cuDNN, the environment does
+// not turn it off (TABULA_CUDNN=off) and cuDNN runs the layer's geometry; else unfolding into
+// cuBLAS GEMMs (ConvolutionKernels' default).
 
 #include <string>
 
@@ -29,7 +30,13 @@ class CudaConvolutionKernels final : public ConvolutionKernels {
   static constexpr std::size_t kMaxWorkspaceBytes = std::size_t{64} << 20;
   /// Whether this build has cuDNN (found when it was configured).
   static bool has_cudnn();
-  /// "cuDNN 9.x.y (built with 9.19.0)": the version loaded, and the one built against.
+  /// Whether plans made now use cuDNN: this build has it and the environment variable
+  /// TABULA_CUDNN is unset, "on" or "1" ("off" or "0": unfold, as without cuDNN; for a cuDNN
+  /// that misbehaves, without rebuilding). Read at every plan, so a plan made after a change
+  /// follows it. @throws InvalidArgument naming the variable for any other value.
+  static bool cudnn_enabled();
+  /// "cuDNN 9.x.y (built with 9.19.0)": the version loaded, and the one built against; and
+  /// whether TABULA_CUDNN turns it off.
   static std::string library();
 
  private:
