@@ -117,6 +117,12 @@ TEST(CudnnSwitch, TabulaCudnnOffMakesConvolutionsUnfoldAndAnUnknownValueIsRefuse
     EXPECT_NE(what.find("TABULA_CUDNN"), std::string::npos) << what;
     EXPECT_NE(what.find("'maybe'"), std::string::npos) << what;
   }
+  if (CudaConvolutionKernels::has_cudnn()) {
+    // A description reports the bad value instead of refusing to describe.
+    std::string described;
+    EXPECT_NO_THROW(described = CudaConvolutionKernels::library());
+    EXPECT_NE(described.find("TABULA_CUDNN"), std::string::npos) << described;
+  }
 }
 
 TEST_F(CudaKernelsTest, GemmMatchesTheCpuForEveryTransposition) {

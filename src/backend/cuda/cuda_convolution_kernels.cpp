@@ -31,13 +31,31 @@ bool CudaConvolutionKernels::cudnn_enabled() {
   return has_cudnn() && (setting == "on" || setting == "1");
 }
 
+#if TABULA_WITH_CUDNN
+namespace {
+
+// What TABULA_CUDNN says, for library(): nothing when cuDNN is on. Never throws: a description
+// reports a bad value rather than refusing to describe.
+std::string switch_state() {
+  try {
+    return CudaConvolutionKernels::cudnn_enabled()
+               ? ""
+               : ", turned off by TABULA_CUDNN: convolutions unfold";
+  } catch (const InvalidArgument& e) {
+    return std::string(", ") + e.what();
+  }
+}
+
+}  // namespace
+#endif
+
 std::string CudaConvolutionKernels::library() {
 #if TABULA_WITH_CUDNN
   const std::size_t v = cudnnGetVersion();  // major * 10000 + minor * 100 + patch since 9.0
   return "cuDNN " + std::to_string(v / 10000) + "." + std::to_string(v / 100 % 100) + "." +
          std::to_string(v % 100) + " (built with " + std::to_string(CUDNN_MAJOR) + "." +
          std::to_string(CUDNN_MINOR) + "." + std::to_string(CUDNN_PATCHLEVEL) + ")" +
-         (cudnn_enabled() ? "" : ", turned off by TABULA_CUDNN: convolutions unfold");
+         switch_state();
 #else
   return "no cuDNN in this build: convolutions unfold into cuBLAS GEMMs";
 #endif

@@ -36,7 +36,7 @@ class CudaConvolutionKernels final : public ConvolutionKernels {
   /// follows it. @throws InvalidArgument naming the variable for any other value.
   static bool cudnn_enabled();
   /// "cuDNN 9.x.y (built with 9.19.0)": the version loaded, and the one built against; and
-  /// whether TABULA_CUDNN turns it off.
+  /// whether TABULA_CUDNN turns it off (or has a value it refuses: this does not throw).
   static std::string library();
 
  private:
