@@ -73,14 +73,23 @@ inline index_t column_sum_parts(index_t rows, index_t cols, index_t capacity) {
   return std::max<index_t>(parts, 1);
 }
 
-/// Element i = (part p, column c) of sum_rows' first pass: column c summed over the rows
-/// [p * span, (p + 1) * span) that exist, in order, into partial[p * cols + c].
+/// Element i = (part p, column c) of a first pass over parts of the rows: column c, and the
+/// rows [p * span, (p + 1) * span) that exist.
+struct PartOfColumn {
+  index_t column, begin, end;
+};
+TABULA_HD inline PartOfColumn part_of_column(index_t i, index_t rows, index_t cols, index_t span) {
+  const index_t p = i / cols;
+  return {i % cols, p * span, (p + 1) * span < rows ? (p + 1) * span : rows};
+}
+
+/// Element i = (part p, column c) of sum_rows' first pass: column c summed over the part's rows,
+/// in order, into partial[p * cols + c].
 TABULA_HD inline void sum_column_part(index_t i, const float* dy, float* partial, index_t rows,
                                       index_t cols, index_t span) {
-  const index_t p = i / cols, c = i % cols;
-  const index_t end = (p + 1) * span < rows ? (p + 1) * span : rows;
+  const PartOfColumn part = part_of_column(i, rows, cols, span);
   float sum = 0.0f;
-  for (index_t r = p * span; r < end; ++r) sum += dy[r * cols + c];
+  for (index_t r = part.begin; r < part.end; ++r) sum += dy[r * cols + part.column];
   partial[i] = sum;
 }
 
@@ -439,18 +448,17 @@ TABULA_HD inline void batch_norm_input_gradient(index_t i, const float* x, const
 /// Element i = (part p, channel c): column c of x summed over the part's rows, into partial[i].
 TABULA_HD inline void batch_norm_sum_part(index_t i, const float* x, double* partial, index_t rows,
                                           index_t channels, index_t span) {
-  const index_t p = i / channels, c = i % channels;
-  const index_t end = (p + 1) * span < rows ? (p + 1) * span : rows;
-  partial[i] = column_sum(x, c, p * span, end, channels);
+  const PartOfColumn part = part_of_column(i, rows, channels, span);
+  partial[i] = column_sum(x, part.column, part.begin, part.end, channels);
 }
 
 /// Element i = (part p, channel c): the part's squared deviations from mean[c], into partial[i].
 TABULA_HD inline void batch_norm_deviation_part(index_t i, const float* x, const double* mean,
                                                 double* partial, index_t rows, index_t channels,
                                                 index_t span) {
-  const index_t p = i / channels, c = i % channels;
-  const index_t end = (p + 1) * span < rows ? (p + 1) * span : rows;
-  partial[i] = column_squared_deviations(x, c, p * span, end, channels, mean[c]);
+  const PartOfColumn part = part_of_column(i, rows, channels, span);
+  partial[i] =
+      column_squared_deviations(x, part.column, part.begin, part.end, channels, mean[part.column]);
 }
 
 /// Channel c's parts of `partial` added up in order.
@@ -467,10 +475,9 @@ TABULA_HD inline void batch_norm_gradient_part(index_t i, const float* x, const 
                                                const float* mean, const float* inv_std,
                                                double* partial_dy, double* partial_dy_xhat,
                                                index_t rows, index_t channels, index_t span) {
-  const index_t p = i / channels, c = i % channels;
-  const index_t end = (p + 1) * span < rows ? (p + 1) * span : rows;
-  column_gradient_sums(x, dy, c, p * span, end, channels, mean[c], inv_std[c], partial_dy[i],
-                       partial_dy_xhat[i]);
+  const PartOfColumn part = part_of_column(i, rows, channels, span);
+  column_gradient_sums(x, dy, part.column, part.begin, part.end, channels, mean[part.column],
+                       inv_std[part.column], partial_dy[i], partial_dy_xhat[i]);
 }
 
 /// Training forward of channel c by one thread: mean, variance (two passes, as the CPU), the
