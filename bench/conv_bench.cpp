@@ -1,9 +1,15 @@
-// Convolutions on a GPU, one forward and one backward pass (kernel and input gradients) per
-// iteration: in cuDNN as tabula plans them, against unfolding into cuBLAS GEMMs (the path every
-// device has, and the GPU's wherever cuDNN does not run a geometry). The benchmark CNN's two
-// layers and a few larger ones: where cuDNN wins. Then batch normalisation of convolutions'
-// outputs, one training forward and one backward pass per iteration, against the memory's
-// bandwidth. The rows run only where a CUDA device is present; scripts/gpu-bundle-run runs them.
+// A CNN's layers on a GPU, one forward and one backward pass per iteration, each where cuDNN
+// might win over tabula's own way (the issue asks for cuDNN "where it wins"):
+// - convolutions (kernel and input gradients): in cuDNN as tabula plans them, against unfolding
+//   into cuBLAS GEMMs (the path every device has, and the GPU's wherever cuDNN does not run a
+//   geometry); the benchmark CNN's two layers and a few larger ones;
+// - batch normalisation of convolutions' outputs (training forward, backward): tabula's kernels
+//   against cuDNN's in its two spatial modes, and against the memory's bandwidth;
+// - 2x2 max pooling: tabula's kernels against cuDNN's.
+// cuDNN's batch normalisation and pooling are called as a user of cuDNN would: its own handle
+// on tabula's stream, descriptors made once. Their rows report the largest difference from
+// tabula's results on the same inputs (max_abs_diff), so that both compute the same thing. The
+// rows run only where a CUDA device is present; scripts/gpu-bundle-run runs them.
 //
 //   conv_bench [--benchmark_filter=...] [--benchmark_format=json]
 //
@@ -14,6 +20,8 @@
 
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -28,6 +36,9 @@
 #include "backend/detail/normalization_kernels.hpp"
 #include "nn/detail/window_geometry.hpp"
 #include "session/detail/session_scratch.hpp"
+#endif
+#if TABULA_BENCH_CUDNN
+#include <cudnn.h>
 #endif
 
 namespace {
@@ -54,9 +65,10 @@ const Layer kLayers[] = {
     {"28x28x256_k1_f64", 32, 28, 28, 256, 1, 1, 64, false},
 };
 
-std::vector<float> values(index_t n) {
+// Values in [-0.5, 0.5) from a linear congruential generator started at `seed`.
+std::vector<float> values(index_t n, unsigned seed = 12345) {
   std::vector<float> v(static_cast<std::size_t>(n));
-  unsigned state = 12345;
+  unsigned state = seed;
   for (float& x : v) {
     state = state * 1664525u + 1013904223u;
     x = static_cast<float>(state >> 8) / 16777216.0f - 0.5f;
@@ -68,6 +80,41 @@ void synchronize(benchmark::State& state) {
   // tabula's CUDA work runs on the calling thread's per-thread stream (cuda_stream.hpp).
   const cudaError_t status = cudaStreamSynchronize(cudaStreamPerThread);
   if (status != cudaSuccess) state.SkipWithError(cudaGetErrorString(status));
+}
+
+// Values in [-0.5, 0.5) that repeat only every 2^24 elements (i * odd mod 2^24), farther apart
+// than any window reaches: no window holds a tie, so every max pooling routes each gradient to
+// the same element.
+std::vector<float> distinct_values(index_t n) {
+  std::vector<float> v(static_cast<std::size_t>(n));
+  for (std::size_t i = 0; i < v.size(); ++i)
+    v[i] = static_cast<float>((i * 2654435761u) & 0xFFFFFFu) / 16777216.0f - 0.5f;
+  return v;
+}
+
+float* f32(const tb::Tensor& t) { return static_cast<float*>(t.raw_data()); }
+
+// The largest |a - b| over pairs of tensors of equal size (copied to the host).
+double max_abs_diff(std::initializer_list<std::pair<const tb::Tensor*, const tb::Tensor*>> pairs) {
+  double worst = 0.0;
+  for (const auto& [a, b] : pairs) {
+    const std::vector<float> va = a->to_vector<float>(), vb = b->to_vector<float>();
+    for (std::size_t i = 0; i < va.size(); ++i)
+      worst = std::max(worst, std::fabs(static_cast<double>(va[i]) - vb[i]));
+  }
+  return worst;
+}
+
+// Times `pass` (after one untimed call that loads the kernels' modules), waiting for the GPU
+// after each.
+template <typename Pass>
+void time_passes(benchmark::State& state, const Pass& pass) {
+  pass();
+  synchronize(state);
+  for (auto _ : state) {
+    pass();
+    synchronize(state);
+  }
 }
 
 void BM_Convolution(benchmark::State& state, Layer layer, bool cudnn) {
@@ -98,18 +145,12 @@ void BM_Convolution(benchmark::State& state, Layer layer, bool cudnn) {
   const tb::Tensor kernel = tb::from_vector(values(c.patch() * c.filters));
   const tb::Tensor dkernel = tb::from_vector(values(c.patch() * c.filters));
   const tb::Tensor workspace = tb::from_vector(std::vector<float>(plan.workspace_bytes / 4 + 1));
-  const auto f = [](const tb::Tensor& t) { return static_cast<float*>(t.raw_data()); };
-  const auto pass = [&] {
-    convolutions.conv2d_forward(kernels, scratch, plan, c, f(x), f(kernel), f(y), f(workspace));
-    convolutions.conv2d_backward(kernels, scratch, plan, c, f(x), f(dy), f(kernel), f(dkernel),
-                                 f(dx), f(workspace));
-  };
-  pass();  // the first call loads the kernels' modules
-  synchronize(state);
-  for (auto _ : state) {
-    pass();
-    synchronize(state);
-  }
+  time_passes(state, [&] {
+    convolutions.conv2d_forward(kernels, scratch, plan, c, f32(x), f32(kernel), f32(y),
+                                f32(workspace));
+    convolutions.conv2d_backward(kernels, scratch, plan, c, f32(x), f32(dy), f32(kernel),
+                                 f32(dkernel), f32(dx), f32(workspace));
+  });
   const double flops = 3.0 * 2.0 * static_cast<double>(out) * static_cast<double>(c.patch());
   state.SetItemsProcessed(state.iterations() * layer.batch);
   state.counters["GFLOP/s"] = benchmark::Counter(
@@ -117,68 +158,287 @@ void BM_Convolution(benchmark::State& state, Layer layer, bool cudnn) {
   state.SetLabel(cudnn ? "cudnn" : "unfolded (im2col + cuBLAS)");
 }
 
-struct Normalised {
+// An NHWC activation: batch x height x width x channels (a dense layer's: height = width = 1).
+struct Activation {
   const char* name;
-  index_t rows, channels;
+  index_t batch, height, width, channels;
+
+  index_t rows() const { return batch * height * width; }
+  index_t numel() const { return rows() * channels; }
 };
 
 // A convolution's output of the benchmark CNN (64 x 26 x 26 x 32), ResNet-like stages, and a
 // dense layer's (rows of 1024 features).
-const Normalised kNormalised[] = {
-    {"cnn_conv1_out_64x26x26x32", 64 * 26 * 26, 32},
-    {"56x56x64_batch32", 32 * 56 * 56, 64},
-    {"14x14x256_batch32", 32 * 14 * 14, 256},
-    {"dense_256x1024", 256, 1024},
+const Activation kNormalised[] = {
+    {"cnn_conv1_out_64x26x26x32", 64, 26, 26, 32},
+    {"56x56x64_batch32", 32, 56, 56, 64},
+    {"14x14x256_batch32", 32, 14, 14, 256},
+    {"dense_256x1024", 256, 1, 1, 1024},
 };
 
-void BM_BatchNorm(benchmark::State& state, Normalised shape) {
-  const tb::Device gpu = tb::Device::cuda(0);
-  tb::Session session({.device = gpu, .name = "batch_norm_bench"});
-  tb::SessionScope scope(session);
-  td::SessionScratch scratch(session.core(), gpu);
-  td::NormalizationKernels& norm = td::normalization_kernels_for(gpu);
-  norm.prepare(scratch);
-  const index_t n = shape.rows * shape.channels, c = shape.channels;
-  const tb::Tensor x = tb::from_vector(values(n)), y = tb::from_vector(values(n));
-  const tb::Tensor dy = tb::from_vector(values(n)), dx = tb::from_vector(values(n));
-  const tb::Tensor gamma = tb::from_vector(values(c)), beta = tb::from_vector(values(c));
-  const tb::Tensor moving_mean = tb::from_vector(values(c)), moving_var = tb::ones({c});
-  const tb::Tensor dgamma = tb::from_vector(values(c)), dbeta = tb::from_vector(values(c));
-  const tb::Tensor saved = tb::from_vector(values(2 * c));
-  const auto f = [](const tb::Tensor& t) { return static_cast<float*>(t.raw_data()); };
-  const auto pass = [&] {
-    norm.batch_norm_forward_training(scratch, f(x), f(gamma), f(beta), f(y), shape.rows, c, 0.99f,
-                                     1e-3f, f(moving_mean), f(moving_var), f(saved), f(saved) + c);
-    norm.batch_norm_backward(scratch, f(x), f(dy), f(gamma), f(saved), f(saved) + c, shape.rows, c,
-                             true, f(dx), f(dgamma), f(dbeta));
-  };
-  pass();  // the first call loads the kernels' modules
-  synchronize(state);
-  for (auto _ : state) {
-    pass();
-    synchronize(state);
-  }
-  state.SetItemsProcessed(state.iterations() * shape.rows);
+// What 2x2 max pooling takes in the benchmark CNN, and a ResNet-like stage.
+const Activation kPooled[] = {
+    {"cnn_pool1_64x26x26x32", 64, 26, 26, 32},
+    {"cnn_pool2_64x11x11x64", 64, 11, 11, 64},
+    {"56x56x64_batch32", 32, 56, 56, 64},
+};
+
+// The buffers of one batch normalisation, forward and backward, on the current session's GPU.
+struct BatchNormBuffers {
+  explicit BatchNormBuffers(const Activation& a)
+      : x(tb::from_vector(values(a.numel()))),
+        // Not x again: a dy equal to x makes dx all but zero, which would hide a wrong dx.
+        dy(tb::from_vector(values(a.numel(), 2))),
+        y(tb::zeros({a.numel()})),
+        dx(tb::zeros({a.numel()})),
+        gamma(tb::from_vector(values(a.channels, 3))),
+        beta(tb::from_vector(values(a.channels, 4))),
+        moving_mean(tb::zeros({a.channels})),
+        moving_var(tb::ones({a.channels})),
+        saved_mean(tb::zeros({a.channels})),
+        saved_inv_std(tb::zeros({a.channels})),
+        dgamma(tb::zeros({a.channels})),
+        dbeta(tb::zeros({a.channels})) {}
+
+  tb::Tensor x, dy, y, dx, gamma, beta, moving_mean, moving_var, saved_mean, saved_inv_std, dgamma,
+      dbeta;
+};
+
+constexpr float kMomentum = 0.99f, kEpsilon = 1e-3f;
+
+void set_bandwidth(benchmark::State& state, const Activation& a) {
+  state.SetItemsProcessed(state.iterations() * a.rows());
   state.counters["GB/s"] = benchmark::Counter(
-      36.0 * static_cast<double>(n) * static_cast<double>(state.iterations()) * 1e-9,
+      36.0 * static_cast<double>(a.numel()) * static_cast<double>(state.iterations()) * 1e-9,
       benchmark::Counter::kIsRate);
-  state.SetLabel("batch normalisation, training forward + backward");
+}
+
+// tabula's batch normalisation: one training forward and one backward pass over buffers.
+struct TabulaBatchNorm {
+  TabulaBatchNorm(tb::Session& session, const Activation& a)
+      : shape(a),
+        scratch(session.core(), tb::Device::cuda(0)),
+        norm(td::normalization_kernels_for(tb::Device::cuda(0))) {
+    norm.prepare(scratch);
+  }
+  void operator()(const BatchNormBuffers& b) {
+    norm.batch_norm_forward_training(scratch, f32(b.x), f32(b.gamma), f32(b.beta), f32(b.y),
+                                     shape.rows(), shape.channels, kMomentum, kEpsilon,
+                                     f32(b.moving_mean), f32(b.moving_var), f32(b.saved_mean),
+                                     f32(b.saved_inv_std));
+    norm.batch_norm_backward(scratch, f32(b.x), f32(b.dy), f32(b.gamma), f32(b.saved_mean),
+                             f32(b.saved_inv_std), shape.rows(), shape.channels, true, f32(b.dx),
+                             f32(b.dgamma), f32(b.dbeta));
+  }
+
+  Activation shape;
+  td::SessionScratch scratch;
+  td::NormalizationKernels& norm;
+};
+
+void BM_BatchNorm(benchmark::State& state, Activation shape) {
+  tb::Session session({.device = tb::Device::cuda(0), .name = "batch_norm_bench"});
+  tb::SessionScope scope(session);
+  const BatchNormBuffers buffers(shape);
+  TabulaBatchNorm batch_norm(session, shape);
+  time_passes(state, [&] { batch_norm(buffers); });
+  set_bandwidth(state, shape);
+  state.SetLabel("tabula");
+}
+
+#if TABULA_BENCH_CUDNN
+// A cuDNN object destroyed with its owner (cuDNN's create/destroy pairs).
+template <typename T, cudnnStatus_t (*Destroy)(T)>
+class CudnnOwned {
+ public:
+  CudnnOwned() = default;
+  ~CudnnOwned() {
+    if (value) Destroy(value);
+  }
+  CudnnOwned(const CudnnOwned&) = delete;
+  CudnnOwned& operator=(const CudnnOwned&) = delete;
+
+  T value = nullptr;
+};
+using CudnnHandle = CudnnOwned<cudnnHandle_t, cudnnDestroy>;
+using CudnnTensor = CudnnOwned<cudnnTensorDescriptor_t, cudnnDestroyTensorDescriptor>;
+using CudnnPooling = CudnnOwned<cudnnPoolingDescriptor_t, cudnnDestroyPoolingDescriptor>;
+
+// cuDNN's calls for one row: the first failure ends the row with cuDNN's message.
+class CudnnCalls {
+ public:
+  explicit CudnnCalls(benchmark::State& state) : state_(state) {}
+  bool operator()(cudnnStatus_t status, const char* what) {
+    if (status == CUDNN_STATUS_SUCCESS || !ok_) return ok_;
+    ok_ = false;
+    state_.SkipWithError((std::string(what) + ": " + cudnnGetErrorString(status)).c_str());
+    return false;
+  }
+  bool ok() const { return ok_; }
+
+  /// A handle on the stream tabula's CUDA work runs on.
+  bool handle(CudnnHandle& h) {
+    return (*this)(cudnnCreate(&h.value), "cudnnCreate") &&
+           (*this)(cudnnSetStream(h.value, cudaStreamPerThread), "cudnnSetStream");
+  }
+  /// An NHWC float tensor of n x h x w x c.
+  bool nhwc(CudnnTensor& t, index_t n, index_t h, index_t w, index_t c) {
+    const auto i = [](index_t v) { return static_cast<int>(v); };
+    return (*this)(cudnnCreateTensorDescriptor(&t.value), "cudnnCreateTensorDescriptor") &&
+           (*this)(cudnnSetTensor4dDescriptor(t.value, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, i(n),
+                                              i(c), i(h), i(w)),
+                   "cudnnSetTensor4dDescriptor");
+  }
+
+ private:
+  benchmark::State& state_;
+  bool ok_ = true;
+};
+
+// cuDNN's batch normalisation in `mode` against tabula's on the same inputs.
+void BM_CudnnBatchNorm(benchmark::State& state, Activation shape, cudnnBatchNormMode_t mode) {
+  tb::Session session({.device = tb::Device::cuda(0), .name = "batch_norm_bench"});
+  tb::SessionScope scope(session);
+  const BatchNormBuffers ours(shape), theirs(shape);
+  CudnnCalls call(state);
+  CudnnHandle handle;
+  CudnnTensor x, per_channel;
+  if (!call.handle(handle) ||
+      !call.nhwc(x, shape.batch, shape.height, shape.width, shape.channels) ||
+      !call(cudnnCreateTensorDescriptor(&per_channel.value), "cudnnCreateTensorDescriptor") ||
+      !call(cudnnDeriveBNTensorDescriptor(per_channel.value, x.value, mode),
+            "cudnnDeriveBNTensorDescriptor"))
+    return;
+  const float one = 1.0f, zero = 0.0f;
+  const auto pass = [&] {
+    // Keras's momentum m keeps m of the moving average; cuDNN's factor is what it takes anew.
+    call(cudnnBatchNormalizationForwardTraining(
+             handle.value, mode, &one, &zero, x.value, f32(theirs.x), x.value, f32(theirs.y),
+             per_channel.value, f32(theirs.gamma), f32(theirs.beta), 1.0 - kMomentum,
+             f32(theirs.moving_mean), f32(theirs.moving_var), kEpsilon, f32(theirs.saved_mean),
+             f32(theirs.saved_inv_std)),
+         "cudnnBatchNormalizationForwardTraining");
+    call(cudnnBatchNormalizationBackward(handle.value, mode, &one, &zero, &one, &zero, x.value,
+                                         f32(theirs.x), x.value, f32(theirs.dy), x.value,
+                                         f32(theirs.dx), per_channel.value, f32(theirs.gamma),
+                                         f32(theirs.dgamma), f32(theirs.dbeta), kEpsilon,
+                                         f32(theirs.saved_mean), f32(theirs.saved_inv_std)),
+         "cudnnBatchNormalizationBackward");
+  };
+  time_passes(state, pass);
+  if (!call.ok()) return;
+  TabulaBatchNorm{session, shape}(ours);
+  synchronize(state);
+  state.counters["max_abs_diff"] = max_abs_diff({{&ours.y, &theirs.y},
+                                                 {&ours.dx, &theirs.dx},
+                                                 {&ours.dgamma, &theirs.dgamma},
+                                                 {&ours.dbeta, &theirs.dbeta}});
+  set_bandwidth(state, shape);
+  state.SetLabel(mode == CUDNN_BATCHNORM_SPATIAL ? "cuDNN, spatial" : "cuDNN, spatial persistent");
+}
+#endif
+
+// The buffers of one 2x2 max pooling, forward and backward, on the current session's GPU.
+struct PoolBuffers {
+  explicit PoolBuffers(const Activation& a, const td::Window2d& w)
+      : x(tb::from_vector(distinct_values(a.numel()))),
+        dx(tb::zeros({a.numel()})),
+        y(tb::zeros({w.batch * w.out_h * w.out_w * w.channels})),
+        dy(tb::from_vector(values(w.batch * w.out_h * w.out_w * w.channels))),
+        argmax(tb::zeros({w.batch * w.out_h * w.out_w * w.channels})) {}
+
+  tb::Tensor x, dx, y, dy, argmax;  // argmax: int32 in float32's room
+};
+
+td::Window2d pool_window(const Activation& a) {
+  td::Window2d w = td::make_window("MaxPooling2D", a.name, tb::Shape{a.height, a.width, a.channels},
+                                   "pool_size", {2, 2}, {2, 2}, false);
+  w.batch = a.batch;
+  return w;
+}
+
+void tabula_max_pool(const td::Window2d& w, const PoolBuffers& b) {
+  td::Kernels& kernels = td::kernels_for(tb::Device::cuda(0));
+  auto* argmax = static_cast<std::int32_t*>(b.argmax.raw_data());
+  kernels.max_pool_forward(w, f32(b.x), f32(b.y), argmax);
+  kernels.max_pool_backward(w, f32(b.dy), argmax, f32(b.dx));
+}
+
+void BM_MaxPool(benchmark::State& state, Activation shape) {
+  tb::Session session({.device = tb::Device::cuda(0), .name = "max_pool_bench"});
+  tb::SessionScope scope(session);
+  const td::Window2d w = pool_window(shape);
+  const PoolBuffers buffers(shape, w);
+  time_passes(state, [&] { tabula_max_pool(w, buffers); });
+  state.SetItemsProcessed(state.iterations() * shape.batch);
+  state.SetLabel("tabula");
+}
+
+#if TABULA_BENCH_CUDNN
+void BM_CudnnMaxPool(benchmark::State& state, Activation shape) {
+  tb::Session session({.device = tb::Device::cuda(0), .name = "max_pool_bench"});
+  tb::SessionScope scope(session);
+  const td::Window2d w = pool_window(shape);
+  const PoolBuffers ours(shape, w), theirs(shape, w);
+  CudnnCalls call(state);
+  CudnnHandle handle;
+  CudnnTensor x, y;
+  CudnnPooling pooling;
+  if (!call.handle(handle) || !call.nhwc(x, w.batch, w.in_h, w.in_w, w.channels) ||
+      !call.nhwc(y, w.batch, w.out_h, w.out_w, w.channels) ||
+      !call(cudnnCreatePoolingDescriptor(&pooling.value), "cudnnCreatePoolingDescriptor") ||
+      !call(cudnnSetPooling2dDescriptor(pooling.value, CUDNN_POOLING_MAX, CUDNN_NOT_PROPAGATE_NAN,
+                                        2, 2, 0, 0, 2, 2),
+            "cudnnSetPooling2dDescriptor"))
+    return;
+  const float one = 1.0f, zero = 0.0f;
+  const auto pass = [&] {
+    call(cudnnPoolingForward(handle.value, pooling.value, &one, x.value, f32(theirs.x), &zero,
+                             y.value, f32(theirs.y)),
+         "cudnnPoolingForward");
+    call(cudnnPoolingBackward(handle.value, pooling.value, &one, y.value, f32(theirs.y), y.value,
+                              f32(theirs.dy), x.value, f32(theirs.x), &zero, x.value,
+                              f32(theirs.dx)),
+         "cudnnPoolingBackward");
+  };
+  time_passes(state, pass);
+  if (!call.ok()) return;
+  tabula_max_pool(w, ours);
+  synchronize(state);
+  state.counters["max_abs_diff"] = max_abs_diff({{&ours.y, &theirs.y}, {&ours.dx, &theirs.dx}});
+  state.SetItemsProcessed(state.iterations() * shape.batch);
+  state.SetLabel("cuDNN");
+}
+#endif
+
+// Rows named BM_Cuda<what>/<shape>/<whose> (scripts/gpu-bundle-run tabulates them so).
+template <typename Function, typename... Args>
+void add(const std::string& name, Function function, Args... args) {
+  benchmark::RegisterBenchmark(name.c_str(), function, args...)
+      ->UseRealTime()
+      ->Unit(benchmark::kMicrosecond);
 }
 
 void register_benchmarks() {
   for (const Layer& layer : kLayers)
     for (const bool cudnn : {true, false})
-      benchmark::RegisterBenchmark(
-          (std::string("BM_CudaConvolution/") + layer.name + (cudnn ? "/cudnn" : "/unfolded"))
-              .c_str(),
-          BM_Convolution, layer, cudnn)
-          ->UseRealTime()
-          ->Unit(benchmark::kMicrosecond);
-  for (const Normalised& shape : kNormalised)
-    benchmark::RegisterBenchmark((std::string("BM_CudaBatchNorm/") + shape.name).c_str(),
-                                 BM_BatchNorm, shape)
-        ->UseRealTime()
-        ->Unit(benchmark::kMicrosecond);
+      add(std::string("BM_CudaConvolution/") + layer.name + (cudnn ? "/cudnn" : "/unfolded"),
+          BM_Convolution, layer, cudnn);
+  for (const Activation& shape : kNormalised) {
+    const std::string name = std::string("BM_CudaBatchNorm/") + shape.name;
+    add(name + "/tabula", BM_BatchNorm, shape);
+#if TABULA_BENCH_CUDNN
+    add(name + "/cudnn_spatial", BM_CudnnBatchNorm, shape, CUDNN_BATCHNORM_SPATIAL);
+    add(name + "/cudnn_persistent", BM_CudnnBatchNorm, shape, CUDNN_BATCHNORM_SPATIAL_PERSISTENT);
+#endif
+  }
+  for (const Activation& shape : kPooled) {
+    const std::string name = std::string("BM_CudaMaxPool/") + shape.name;
+    add(name + "/tabula", BM_MaxPool, shape);
+#if TABULA_BENCH_CUDNN
+    add(name + "/cudnn", BM_CudnnMaxPool, shape);
+#endif
+  }
 }
 #endif
 
