@@ -1,17 +1,20 @@
-// A CNN's layers on a GPU, one forward and one backward pass per iteration, each where cuDNN
-// might win over tabula's own way (the issue asks for cuDNN "where it wins"):
+// tabula's layers on a GPU, one forward and one backward pass per iteration, each where cuDNN
+// might win over tabula's own way (issue 7 asks for cuDNN "where it wins"):
 // - convolutions (kernel and input gradients): in cuDNN as tabula plans them, against unfolding
 //   into cuBLAS GEMMs (the path every device has, and the GPU's wherever cuDNN does not run a
 //   geometry); the benchmark CNN's two layers and a few larger ones;
 // - batch normalisation of convolutions' outputs (training forward, backward): tabula's kernels
 //   against cuDNN's in its two spatial modes, and against the memory's bandwidth;
-// - 2x2 max pooling: tabula's kernels against cuDNN's.
-// cuDNN's batch normalisation and pooling are called as a user of cuDNN would: its own handle
-// on tabula's stream, descriptors made once. Their rows report the largest difference from
-// tabula's results on the same inputs (max_abs_diff), so that both compute the same thing. The
-// rows run only where a CUDA device is present; scripts/gpu-bundle-run runs them.
+// - 2x2 max pooling: tabula's kernels against cuDNN's;
+// - LSTM layers (training forward, input and weight gradients): tabula's layer against cuDNN's
+//   RNN API with the same weights.
+// cuDNN's batch normalisation, pooling and LSTM are called as a user of cuDNN would: its own
+// handle on tabula's stream, descriptors made once, fp32 arithmetic (no TF32) as tabula's. Their
+// rows report the largest difference from tabula's results on the same inputs (max_abs_diff),
+// so that both are seen to compute the same thing. The rows run only where a CUDA device is
+// present; scripts/gpu-bundle-run runs them.
 //
-//   conv_bench [--benchmark_filter=...] [--benchmark_format=json]
+//   cudnn_bench [--benchmark_filter=...] [--benchmark_format=json]
 //
 // Counters: samples/s (items_per_second) and GFLOP/s, counting 2 flops per multiply-add in
 // each of the three products (forward, kernel gradient, input gradient); for batch
@@ -33,6 +36,7 @@
 
 #include "backend/cuda/cuda_convolution_kernels.hpp"
 #include "backend/detail/convolution_kernels.hpp"
+#include "backend/detail/device_copy.hpp"
 #include "backend/detail/normalization_kernels.hpp"
 #include "nn/detail/window_geometry.hpp"
 #include "session/detail/session_scratch.hpp"
@@ -119,7 +123,7 @@ void time_passes(benchmark::State& state, const Pass& pass) {
 
 void BM_Convolution(benchmark::State& state, Layer layer, bool cudnn) {
   const tb::Device gpu = tb::Device::cuda(0);
-  tb::Session session({.device = gpu, .name = "conv_bench"});
+  tb::Session session({.device = gpu, .name = "cudnn_bench"});
   tb::SessionScope scope(session);
   td::Convolution2d c{
       .window = td::make_window(
@@ -274,6 +278,13 @@ class CudnnCalls {
     state_.SkipWithError((std::string(what) + ": " + cudnnGetErrorString(status)).c_str());
     return false;
   }
+  /// The same for a CUDA runtime call among them.
+  bool operator()(cudaError_t status, const char* what) {
+    if (status == cudaSuccess || !ok_) return ok_;
+    ok_ = false;
+    state_.SkipWithError((std::string(what) + ": " + cudaGetErrorString(status)).c_str());
+    return false;
+  }
   bool ok() const { return ok_; }
 
   /// A handle on the stream tabula's CUDA work runs on.
@@ -411,6 +422,230 @@ void BM_CudnnMaxPool(benchmark::State& state, Activation shape) {
 }
 #endif
 
+// An LSTM layer (Keras's LSTM(units), which returns the last h) over batch x timesteps x
+// features.
+struct Recurrence {
+  const char* name;
+  index_t batch, timesteps, features, units;
+};
+
+// The benchmark LSTM (train_bench --workload lstm), the widest tabula runs in one launch per
+// direction, and wider ones it runs step by step (a GEMM and a step kernel per timestep).
+const Recurrence kRecurrences[] = {
+    {"lstm_workload_64x50x1_u64", 64, 50, 1, 64},
+    {"64x50x32_u128", 64, 50, 32, 128},
+    {"64x50x64_u256", 64, 50, 64, 256},
+    {"256x50x128_u512", 256, 50, 128, 512},
+};
+
+// tabula's LSTM layer, built and initialised on the current session's GPU with its batch's
+// buffers: one training forward and one backward pass (input and weight gradients) per call.
+struct TabulaLstm {
+  explicit TabulaLstm(const Recurrence& r)
+      : layer(tb::layers::LSTM(r.units)),
+        x(tb::from_vector(values(r.batch * r.timesteps * r.features),
+                          tb::Shape{r.batch, r.timesteps, r.features})),
+        y(tb::zeros({r.batch, r.units})),
+        dy(tb::from_vector(values(r.batch * r.units, 2), tb::Shape{r.batch, r.units})),
+        dx(tb::zeros({r.batch, r.timesteps, r.features})) {
+    layer->build(tb::Shape{r.timesteps, r.features});
+    tb::RandomGenerator rng(7);
+    layer->initialize(rng);
+    layer->allocate_gradients();
+    layer->reserve(r.batch);
+  }
+  void operator()() const {
+    layer->forward(x, y, true);
+    layer->backward(x, y, dy, &dx);
+  }
+
+  tb::Layer layer;
+  tb::Tensor x, y, dy, dx;
+};
+
+void BM_Lstm(benchmark::State& state, Recurrence r) {
+  tb::Session session({.device = tb::Device::cuda(0), .name = "lstm_bench"});
+  tb::SessionScope scope(session);
+  const TabulaLstm lstm(r);
+  time_passes(state, lstm);
+  state.SetItemsProcessed(state.iterations() * r.batch);
+  state.SetLabel("tabula");
+}
+
+#if TABULA_BENCH_CUDNN
+using CudnnDropout = CudnnOwned<cudnnDropoutDescriptor_t, cudnnDestroyDropoutDescriptor>;
+using CudnnRnn = CudnnOwned<cudnnRNNDescriptor_t, cudnnDestroyRNNDescriptor>;
+using CudnnRnnData = CudnnOwned<cudnnRNNDataDescriptor_t, cudnnDestroyRNNDataDescriptor>;
+
+// Float32 elements of a cuDNN buffer of `bytes` (one at least: no tensor is empty).
+index_t floats(std::size_t bytes) { return static_cast<index_t>(bytes / sizeof(float)) + 1; }
+
+// Writes `lstm`'s weights into cuDNN's weight space `space` of `rnn` (single input bias): gate
+// g's input matrix (linear layer g) and recurrent matrix (4 + g) are (units, inputs), the
+// transposes of tabula's (inputs, 4 units) columns g * units...; false (the row ended) where
+// cuDNN's layout is not that.
+bool copy_weights(CudnnCalls& call, cudnnHandle_t handle, cudnnRNNDescriptor_t rnn,
+                  std::size_t bytes, const tb::Tensor& space, const TabulaLstm& lstm,
+                  const Recurrence& r, benchmark::State& state) {
+  const std::vector<tb::Parameter*> parameters =
+      lstm.layer->parameters();  // kernel, recurrent, bias
+  const std::vector<float> kernel = parameters[0]->value.to_vector<float>();
+  const std::vector<float> recurrent = parameters[1]->value.to_vector<float>();
+  const std::vector<float> bias = parameters[2]->value.to_vector<float>();
+  std::vector<float> host(bytes / sizeof(float), 0.0f);
+  CudnnTensor matrix, vector;
+  if (!call(cudnnCreateTensorDescriptor(&matrix.value), "cudnnCreateTensorDescriptor") ||
+      !call(cudnnCreateTensorDescriptor(&vector.value), "cudnnCreateTensorDescriptor"))
+    return false;
+  const index_t U = r.units, G = 4 * r.units;
+  auto* base = static_cast<char*>(space.raw_data());
+  for (int id = 0; id < 8; ++id) {
+    const int gate = id % 4;
+    const bool is_recurrent = id >= 4;
+    const index_t inputs = is_recurrent ? U : r.features;
+    void* m = nullptr;
+    void* b = nullptr;
+    if (!call(cudnnGetRNNWeightParams(handle, rnn, 0, bytes, base, id, matrix.value, &m,
+                                      vector.value, &b),
+              "cudnnGetRNNWeightParams"))
+      return false;
+    cudnnDataType_t type;
+    int rank = 0, dims[3] = {}, strides[3] = {};
+    if (!call(cudnnGetTensorNdDescriptor(matrix.value, 3, &type, &rank, dims, strides),
+              "cudnnGetTensorNdDescriptor") ||
+        !m)
+      return false;
+    if (rank != 3 || dims[1] != U || dims[2] != inputs) {
+      state.SkipWithError("cuDNN's LSTM matrix is not (units, inputs)");
+      return false;
+    }
+    const std::vector<float>& from = is_recurrent ? recurrent : kernel;
+    const std::size_t at = static_cast<std::size_t>(static_cast<char*>(m) - base) / sizeof(float);
+    for (index_t u = 0; u < U; ++u)
+      for (index_t j = 0; j < inputs; ++j)
+        host[at + static_cast<std::size_t>(u * strides[1] + j * strides[2])] =
+            from[static_cast<std::size_t>(j * G + gate * U + u)];
+    if (b && !is_recurrent) {
+      if (!call(cudnnGetTensorNdDescriptor(vector.value, 3, &type, &rank, dims, strides),
+                "cudnnGetTensorNdDescriptor"))
+        return false;
+      const std::size_t bias_at =
+          static_cast<std::size_t>(static_cast<char*>(b) - base) / sizeof(float);
+      for (index_t u = 0; u < U; ++u)
+        host[bias_at + static_cast<std::size_t>(u * strides[1])] =
+            bias[static_cast<std::size_t>(gate * U + u)];
+    }
+  }
+  td::copy_bytes(space.raw_data(), space.device(), host.data(), tb::Device::cpu(), bytes);
+  return true;
+}
+
+// cuDNN's LSTM (its RNN API, fp32 arithmetic as tabula's) against tabula's layer with the same
+// weights: a training forward over the sequence, then the data and weight gradients, with dL/dh
+// at the last step only (what an LSTM that returns the last h receives).
+void BM_CudnnLstm(benchmark::State& state, Recurrence r) {
+  tb::Session session({.device = tb::Device::cuda(0), .name = "lstm_bench"});
+  tb::SessionScope scope(session);
+  const TabulaLstm ours(r);
+  const auto i = [](index_t v) { return static_cast<int>(v); };
+  const int B = i(r.batch), T = i(r.timesteps), F = i(r.features), U = i(r.units);
+  const std::vector<int> lengths(static_cast<std::size_t>(B), T);
+  CudnnCalls call(state);
+  CudnnHandle handle;
+  CudnnDropout dropout;
+  CudnnRnn rnn;
+  CudnnRnnData x, y;
+  CudnnTensor h;
+  const int h_dims[3] = {1, B, U}, h_strides[3] = {B * U, U, 1};
+  if (!call.handle(handle) ||
+      !call(cudnnCreateDropoutDescriptor(&dropout.value), "cudnnCreateDropoutDescriptor") ||
+      !call(cudnnSetDropoutDescriptor(dropout.value, handle.value, 0.0f, nullptr, 0, 0),
+            "cudnnSetDropoutDescriptor") ||
+      !call(cudnnCreateRNNDescriptor(&rnn.value), "cudnnCreateRNNDescriptor") ||
+      !call(cudnnSetRNNDescriptor_v8(
+                rnn.value, CUDNN_RNN_ALGO_STANDARD, CUDNN_LSTM, CUDNN_RNN_SINGLE_INP_BIAS,
+                CUDNN_UNIDIRECTIONAL, CUDNN_LINEAR_INPUT, CUDNN_DATA_FLOAT, CUDNN_DATA_FLOAT,
+                CUDNN_FMA_MATH, F, U, U, 1, dropout.value, CUDNN_RNN_PADDED_IO_ENABLED),
+            "cudnnSetRNNDescriptor_v8") ||
+      !call(cudnnCreateRNNDataDescriptor(&x.value), "cudnnCreateRNNDataDescriptor") ||
+      !call(cudnnSetRNNDataDescriptor(x.value, CUDNN_DATA_FLOAT,
+                                      CUDNN_RNN_DATA_LAYOUT_BATCH_MAJOR_UNPACKED, T, B, F,
+                                      lengths.data(), nullptr),
+            "cudnnSetRNNDataDescriptor(x)") ||
+      !call(cudnnCreateRNNDataDescriptor(&y.value), "cudnnCreateRNNDataDescriptor") ||
+      !call(cudnnSetRNNDataDescriptor(y.value, CUDNN_DATA_FLOAT,
+                                      CUDNN_RNN_DATA_LAYOUT_BATCH_MAJOR_UNPACKED, T, B, U,
+                                      lengths.data(), nullptr),
+            "cudnnSetRNNDataDescriptor(y)") ||
+      !call(cudnnCreateTensorDescriptor(&h.value), "cudnnCreateTensorDescriptor") ||
+      !call(cudnnSetTensorNdDescriptor(h.value, CUDNN_DATA_FLOAT, 3, h_dims, h_strides),
+            "cudnnSetTensorNdDescriptor(h)"))
+    return;
+  std::size_t weight_bytes = 0, work_bytes = 0, reserve_bytes = 0;
+  if (!call(cudnnGetRNNWeightSpaceSize(handle.value, rnn.value, &weight_bytes),
+            "cudnnGetRNNWeightSpaceSize") ||
+      !call(cudnnGetRNNTempSpaceSizes(handle.value, rnn.value, CUDNN_FWD_MODE_TRAINING, x.value,
+                                      &work_bytes, &reserve_bytes),
+            "cudnnGetRNNTempSpaceSizes"))
+    return;
+  const tb::Tensor weights = tb::zeros({floats(weight_bytes)});
+  const tb::Tensor dweights = tb::zeros({floats(weight_bytes)});
+  const tb::Tensor work = tb::zeros({floats(work_bytes)});
+  const tb::Tensor reserve = tb::zeros({floats(reserve_bytes)});
+  const tb::Tensor sequence_lengths =
+      tb::from_vector(std::vector<std::int32_t>(lengths.begin(), lengths.end()));
+  const tb::Tensor y_all = tb::zeros({r.batch * r.timesteps * r.units});
+  const tb::Tensor dx = tb::zeros({r.batch * r.timesteps * r.features});
+  std::vector<float> dy_host(static_cast<std::size_t>(r.batch * r.timesteps * r.units), 0.0f);
+  const std::vector<float> dy_last = values(r.batch * r.units, 2);  // as ours.dy
+  for (index_t b = 0; b < r.batch; ++b)
+    std::copy_n(dy_last.begin() + b * r.units, r.units,
+                dy_host.begin() + (b * r.timesteps + r.timesteps - 1) * r.units);
+  const tb::Tensor dy_all = tb::from_vector(dy_host);
+  if (!copy_weights(call, handle.value, rnn.value, weight_bytes, weights, ours, r, state)) return;
+  const auto* lengths_on_gpu = static_cast<const std::int32_t*>(sequence_lengths.raw_data());
+  const auto pass = [&] {
+    // The weight gradients add up (CUDNN_WGRAD_MODE_ADD): from zero, as tabula's are written.
+    call(cudaMemsetAsync(dweights.raw_data(), 0, weight_bytes, cudaStreamPerThread),
+         "cudaMemsetAsync(dweights)");
+    call(cudnnRNNForward(handle.value, rnn.value, CUDNN_FWD_MODE_TRAINING, lengths_on_gpu, x.value,
+                         ours.x.raw_data(), y.value, y_all.raw_data(), h.value, nullptr, nullptr,
+                         h.value, nullptr, nullptr, weight_bytes, weights.raw_data(), work_bytes,
+                         work.raw_data(), reserve_bytes, reserve.raw_data()),
+         "cudnnRNNForward");
+    call(cudnnRNNBackwardData_v8(handle.value, rnn.value, lengths_on_gpu, y.value, y_all.raw_data(),
+                                 dy_all.raw_data(), x.value, dx.raw_data(), h.value, nullptr,
+                                 nullptr, nullptr, h.value, nullptr, nullptr, nullptr, weight_bytes,
+                                 weights.raw_data(), work_bytes, work.raw_data(), reserve_bytes,
+                                 reserve.raw_data()),
+         "cudnnRNNBackwardData_v8");
+    call(cudnnRNNBackwardWeights_v8(handle.value, rnn.value, CUDNN_WGRAD_MODE_ADD, lengths_on_gpu,
+                                    x.value, ours.x.raw_data(), h.value, nullptr, y.value,
+                                    y_all.raw_data(), weight_bytes, dweights.raw_data(), work_bytes,
+                                    work.raw_data(), reserve_bytes, reserve.raw_data()),
+         "cudnnRNNBackwardWeights_v8");
+  };
+  time_passes(state, pass);
+  if (!call.ok()) return;
+  ours();
+  synchronize(state);
+  // cuDNN's h at the last step against tabula's output, and both dx.
+  const std::vector<float> theirs_y = y_all.to_vector<float>(), ours_y = ours.y.to_vector<float>();
+  double worst = 0.0;
+  for (index_t b = 0; b < r.batch; ++b)
+    for (index_t u = 0; u < r.units; ++u)
+      worst = std::max(
+          worst,
+          std::fabs(static_cast<double>(ours_y[static_cast<std::size_t>(b * r.units + u)] -
+                                        theirs_y[static_cast<std::size_t>(
+                                            (b * r.timesteps + r.timesteps - 1) * r.units + u)])));
+  const tb::Tensor ours_dx = ours.dx.reshape({r.batch * r.timesteps * r.features});
+  state.counters["max_abs_diff"] = std::max(worst, max_abs_diff({{&ours_dx, &dx}}));
+  state.SetItemsProcessed(state.iterations() * r.batch);
+  state.SetLabel("cuDNN");
+}
+#endif
+
 // Rows named BM_Cuda<what>/<shape>/<whose> (scripts/gpu-bundle-run tabulates them so).
 template <typename Function, typename... Args>
 void add(const std::string& name, Function function, Args... args) {
@@ -439,6 +674,13 @@ void register_benchmarks() {
     add(name + "/cudnn", BM_CudnnMaxPool, shape);
 #endif
   }
+  for (const Recurrence& r : kRecurrences) {
+    const std::string name = std::string("BM_CudaLstm/") + r.name;
+    add(name + "/tabula", BM_Lstm, r);
+#if TABULA_BENCH_CUDNN
+    add(name + "/cudnn", BM_CudnnLstm, r);
+#endif
+  }
 }
 #endif
 
@@ -452,9 +694,9 @@ int main(int argc, char** argv) {
   if (tabula::cuda_device_count() > 0)
     register_benchmarks();
   else
-    std::fprintf(stderr, "conv_bench: no CUDA device present: no rows to run\n");
+    std::fprintf(stderr, "cudnn_bench: no CUDA device present: no rows to run\n");
 #else
-  std::fprintf(stderr, "conv_bench: this build of tabula has no CUDA: no rows to run\n");
+  std::fprintf(stderr, "cudnn_bench: this build of tabula has no CUDA: no rows to run\n");
 #endif
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
