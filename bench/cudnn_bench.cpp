@@ -10,8 +10,9 @@
 //   RNN API with the same weights.
 // cuDNN's batch normalisation, pooling and LSTM are called as a user of cuDNN would: its own
 // handle on tabula's stream, descriptors made once, fp32 arithmetic (no TF32) as tabula's. Their
-// rows report the largest difference from tabula's results on the same inputs (max_abs_diff),
-// so that both are seen to compute the same thing. The rows run only where a CUDA device is
+// rows report the largest difference from tabula's results on the same inputs (max_abs_diff;
+// max_rel_diff_* for sums over many rows, relative to their magnitude), so that both are seen to
+// compute the same thing. The rows run only where a CUDA device is
 // present; scripts/gpu-bundle-run runs them.
 //
 //   cudnn_bench [--benchmark_filter=...] [--benchmark_format=json]
@@ -98,27 +99,47 @@ std::vector<float> distinct_values(index_t n) {
 
 float* f32(const tb::Tensor& t) { return static_cast<float*>(t.raw_data()); }
 
-// The largest |a - b| over pairs of tensors of equal size (copied to the host).
-double max_abs_diff(std::initializer_list<std::pair<const tb::Tensor*, const tb::Tensor*>> pairs) {
-  double worst = 0.0;
-  for (const auto& [a, b] : pairs) {
-    const std::vector<float> va = a->to_vector<float>(), vb = b->to_vector<float>();
-    for (std::size_t i = 0; i < va.size(); ++i)
-      worst = std::max(worst, std::fabs(static_cast<double>(va[i]) - vb[i]));
+// Float32 elements of a buffer of `bytes` (one at least: no tensor is empty).
+index_t floats(std::size_t bytes) { return static_cast<index_t>(bytes / sizeof(float)) + 1; }
+
+// The larger of `worst` and `d`, NaN if either is (std::max would drop a NaN `d`, and a NaN
+// must read as disagreement).
+double worse(double worst, double d) { return d <= worst ? worst : d; }
+
+// The largest |a[i] - b[i]| of two equally long vectors, divided by the largest |a[i]| where
+// `relative` and that is above 1 (sums over many rows, whose rounding grows with them).
+double max_diff(const std::vector<float>& a, const std::vector<float>& b, bool relative = false) {
+  double worst = 0.0, scale = 1.0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    worst = worse(worst, std::fabs(static_cast<double>(a[i]) - b[i]));
+    if (relative) scale = worse(scale, std::fabs(static_cast<double>(a[i])));
   }
+  return worst / scale;
+}
+
+// max_diff over pairs of tensors of equal size (copied to the host).
+double max_diff(std::initializer_list<std::pair<const tb::Tensor*, const tb::Tensor*>> pairs,
+                bool relative = false) {
+  double worst = 0.0;
+  for (const auto& [a, b] : pairs)
+    worst = worse(worst, max_diff(a->to_vector<float>(), b->to_vector<float>(), relative));
   return worst;
 }
 
 // Times `pass` (after one untimed call that loads the kernels' modules), waiting for the GPU
-// after each.
+// after each; stops at the first error (SkipWithError does not end the loop by itself).
+// Returns whether every pass went well.
 template <typename Pass>
-void time_passes(benchmark::State& state, const Pass& pass) {
+bool time_passes(benchmark::State& state, const Pass& pass) {
   pass();
   synchronize(state);
+  if (state.error_occurred()) return false;
   for (auto _ : state) {
     pass();
     synchronize(state);
+    if (state.error_occurred()) break;
   }
+  return !state.error_occurred();
 }
 
 void BM_Convolution(benchmark::State& state, Layer layer, bool cudnn) {
@@ -306,11 +327,22 @@ class CudnnCalls {
   bool ok_ = true;
 };
 
-// cuDNN's batch normalisation in `mode` against tabula's on the same inputs.
-void BM_CudnnBatchNorm(benchmark::State& state, Activation shape, cudnnBatchNormMode_t mode) {
+// How cuDNN is asked for batch normalisation: the plain calls in its spatial mode or its
+// persistent one (faster, with limits on the values' range), or the Ex calls in the persistent
+// mode with workspace and reserve space (PyTorch's call for NHWC).
+enum class CudnnBatchNormCall { spatial, persistent, persistent_ex };
+
+// cuDNN's batch normalisation called as `how` against tabula's on the same inputs. Counters:
+// max_abs_diff over y and dx; max_rel_diff_sums over dgamma and dbeta (sums over every row, so
+// relative to their largest magnitude).
+void BM_CudnnBatchNorm(benchmark::State& state, Activation shape, CudnnBatchNormCall how) {
   tb::Session session({.device = tb::Device::cuda(0), .name = "batch_norm_bench"});
   tb::SessionScope scope(session);
   const BatchNormBuffers ours(shape), theirs(shape);
+  const cudnnBatchNormMode_t mode = how == CudnnBatchNormCall::spatial
+                                        ? CUDNN_BATCHNORM_SPATIAL
+                                        : CUDNN_BATCHNORM_SPATIAL_PERSISTENT;
+  const cudnnBatchNormOps_t ops = CUDNN_BATCHNORM_OPS_BN;
   CudnnCalls call(state);
   CudnnHandle handle;
   CudnnTensor x, per_channel;
@@ -320,15 +352,33 @@ void BM_CudnnBatchNorm(benchmark::State& state, Activation shape, cudnnBatchNorm
       !call(cudnnDeriveBNTensorDescriptor(per_channel.value, x.value, mode),
             "cudnnDeriveBNTensorDescriptor"))
     return;
+  std::size_t forward_bytes = 0, backward_bytes = 0, reserve_bytes = 0;
+  if (how == CudnnBatchNormCall::persistent_ex &&
+      (!call(cudnnGetBatchNormalizationForwardTrainingExWorkspaceSize(
+                 handle.value, mode, ops, x.value, nullptr, x.value, per_channel.value, nullptr,
+                 &forward_bytes),
+             "cudnnGetBatchNormalizationForwardTrainingExWorkspaceSize") ||
+       !call(cudnnGetBatchNormalizationBackwardExWorkspaceSize(
+                 handle.value, mode, ops, x.value, x.value, x.value, nullptr, x.value,
+                 per_channel.value, nullptr, &backward_bytes),
+             "cudnnGetBatchNormalizationBackwardExWorkspaceSize") ||
+       !call(cudnnGetBatchNormalizationTrainingExReserveSpaceSize(handle.value, mode, ops, nullptr,
+                                                                  x.value, &reserve_bytes),
+             "cudnnGetBatchNormalizationTrainingExReserveSpaceSize")))
+    return;
+  const tb::Tensor workspace = tb::zeros({floats(std::max(forward_bytes, backward_bytes))});
+  const tb::Tensor reserve = tb::zeros({floats(reserve_bytes)});
   const float one = 1.0f, zero = 0.0f;
-  const auto pass = [&] {
-    // Keras's momentum m keeps m of the moving average; cuDNN's factor is what it takes anew.
-    call(cudnnBatchNormalizationForwardTraining(
-             handle.value, mode, &one, &zero, x.value, f32(theirs.x), x.value, f32(theirs.y),
-             per_channel.value, f32(theirs.gamma), f32(theirs.beta), 1.0 - kMomentum,
-             f32(theirs.moving_mean), f32(theirs.moving_var), kEpsilon, f32(theirs.saved_mean),
-             f32(theirs.saved_inv_std)),
-         "cudnnBatchNormalizationForwardTraining");
+  // Keras's momentum m keeps m of the moving average; cuDNN's factor is what it takes anew.
+  const double factor = 1.0 - kMomentum;
+  const auto plain = [&] {
+    if (!call(cudnnBatchNormalizationForwardTraining(
+                  handle.value, mode, &one, &zero, x.value, f32(theirs.x), x.value, f32(theirs.y),
+                  per_channel.value, f32(theirs.gamma), f32(theirs.beta), factor,
+                  f32(theirs.moving_mean), f32(theirs.moving_var), kEpsilon, f32(theirs.saved_mean),
+                  f32(theirs.saved_inv_std)),
+              "cudnnBatchNormalizationForwardTraining"))
+      return;
     call(cudnnBatchNormalizationBackward(handle.value, mode, &one, &zero, &one, &zero, x.value,
                                          f32(theirs.x), x.value, f32(theirs.dy), x.value,
                                          f32(theirs.dx), per_channel.value, f32(theirs.gamma),
@@ -336,16 +386,40 @@ void BM_CudnnBatchNorm(benchmark::State& state, Activation shape, cudnnBatchNorm
                                          f32(theirs.saved_mean), f32(theirs.saved_inv_std)),
          "cudnnBatchNormalizationBackward");
   };
-  time_passes(state, pass);
-  if (!call.ok()) return;
+  const auto ex = [&] {
+    if (!call(cudnnBatchNormalizationForwardTrainingEx(
+                  handle.value, mode, ops, &one, &zero, x.value, f32(theirs.x), nullptr, nullptr,
+                  x.value, f32(theirs.y), per_channel.value, f32(theirs.gamma), f32(theirs.beta),
+                  factor, f32(theirs.moving_mean), f32(theirs.moving_var), kEpsilon,
+                  f32(theirs.saved_mean), f32(theirs.saved_inv_std), nullptr, workspace.raw_data(),
+                  forward_bytes, reserve.raw_data(), reserve_bytes),
+              "cudnnBatchNormalizationForwardTrainingEx"))
+      return;
+    call(cudnnBatchNormalizationBackwardEx(
+             handle.value, mode, ops, &one, &zero, &one, &zero, x.value, f32(theirs.x), x.value,
+             f32(theirs.y), x.value, f32(theirs.dy), nullptr, nullptr, x.value, f32(theirs.dx),
+             per_channel.value, f32(theirs.gamma), f32(theirs.beta), f32(theirs.dgamma),
+             f32(theirs.dbeta), kEpsilon, f32(theirs.saved_mean), f32(theirs.saved_inv_std),
+             nullptr, workspace.raw_data(), backward_bytes, reserve.raw_data(), reserve_bytes),
+         "cudnnBatchNormalizationBackwardEx");
+  };
+  const bool timed = how == CudnnBatchNormCall::persistent_ex ? time_passes(state,
+                                                                            [&] {
+                                                                              if (call.ok()) ex();
+                                                                            })
+                                                              : time_passes(state, [&] {
+                                                                  if (call.ok()) plain();
+                                                                });
+  if (!timed) return;
   TabulaBatchNorm{session, shape}(ours);
   synchronize(state);
-  state.counters["max_abs_diff"] = max_abs_diff({{&ours.y, &theirs.y},
-                                                 {&ours.dx, &theirs.dx},
-                                                 {&ours.dgamma, &theirs.dgamma},
-                                                 {&ours.dbeta, &theirs.dbeta}});
+  state.counters["max_abs_diff"] = max_diff({{&ours.y, &theirs.y}, {&ours.dx, &theirs.dx}});
+  state.counters["max_rel_diff_sums"] =
+      max_diff({{&ours.dgamma, &theirs.dgamma}, {&ours.dbeta, &theirs.dbeta}}, true);
   set_bandwidth(state, shape);
-  state.SetLabel(mode == CUDNN_BATCHNORM_SPATIAL ? "cuDNN, spatial" : "cuDNN, spatial persistent");
+  state.SetLabel(how == CudnnBatchNormCall::spatial      ? "cuDNN, spatial"
+                 : how == CudnnBatchNormCall::persistent ? "cuDNN, spatial persistent"
+                                                         : "cuDNN Ex, spatial persistent");
 }
 #endif
 
@@ -404,19 +478,18 @@ void BM_CudnnMaxPool(benchmark::State& state, Activation shape) {
     return;
   const float one = 1.0f, zero = 0.0f;
   const auto pass = [&] {
-    call(cudnnPoolingForward(handle.value, pooling.value, &one, x.value, f32(theirs.x), &zero,
-                             y.value, f32(theirs.y)),
-         "cudnnPoolingForward");
-    call(cudnnPoolingBackward(handle.value, pooling.value, &one, y.value, f32(theirs.y), y.value,
-                              f32(theirs.dy), x.value, f32(theirs.x), &zero, x.value,
-                              f32(theirs.dx)),
-         "cudnnPoolingBackward");
+    if (call.ok() && call(cudnnPoolingForward(handle.value, pooling.value, &one, x.value,
+                                              f32(theirs.x), &zero, y.value, f32(theirs.y)),
+                          "cudnnPoolingForward"))
+      call(cudnnPoolingBackward(handle.value, pooling.value, &one, y.value, f32(theirs.y), y.value,
+                                f32(theirs.dy), x.value, f32(theirs.x), &zero, x.value,
+                                f32(theirs.dx)),
+           "cudnnPoolingBackward");
   };
-  time_passes(state, pass);
-  if (!call.ok()) return;
+  if (!time_passes(state, pass)) return;
   tabula_max_pool(w, ours);
   synchronize(state);
-  state.counters["max_abs_diff"] = max_abs_diff({{&ours.y, &theirs.y}, {&ours.dx, &theirs.dx}});
+  state.counters["max_abs_diff"] = max_diff({{&ours.y, &theirs.y}, {&ours.dx, &theirs.dx}});
   state.SetItemsProcessed(state.iterations() * shape.batch);
   state.SetLabel("cuDNN");
 }
@@ -477,67 +550,73 @@ using CudnnDropout = CudnnOwned<cudnnDropoutDescriptor_t, cudnnDestroyDropoutDes
 using CudnnRnn = CudnnOwned<cudnnRNNDescriptor_t, cudnnDestroyRNNDescriptor>;
 using CudnnRnnData = CudnnOwned<cudnnRNNDataDescriptor_t, cudnnDestroyRNNDataDescriptor>;
 
-// Float32 elements of a cuDNN buffer of `bytes` (one at least: no tensor is empty).
-index_t floats(std::size_t bytes) { return static_cast<index_t>(bytes / sizeof(float)) + 1; }
+// One float of tabula's LSTM weights and where cuDNN keeps it in its weight space (and its
+// gradient in the gradients' space, laid out alike).
+struct WeightSlot {
+  int parameter;       // tabula's: 0 kernel, 1 recurrent kernel, 2 bias
+  std::size_t tabula;  // the float's index in it
+  std::size_t cudnn;   // the float's index in the weight space
+};
 
-// Writes `lstm`'s weights into cuDNN's weight space `space` of `rnn` (single input bias): gate
-// g's input matrix (linear layer g) and recurrent matrix (4 + g) are (units, inputs), the
-// transposes of tabula's (inputs, 4 units) columns g * units...; false (the row ended) where
-// cuDNN's layout is not that.
-bool copy_weights(CudnnCalls& call, cudnnHandle_t handle, cudnnRNNDescriptor_t rnn,
-                  std::size_t bytes, const tb::Tensor& space, const TabulaLstm& lstm,
-                  const Recurrence& r, benchmark::State& state) {
-  const std::vector<tb::Parameter*> parameters =
-      lstm.layer->parameters();  // kernel, recurrent, bias
-  const std::vector<float> kernel = parameters[0]->value.to_vector<float>();
-  const std::vector<float> recurrent = parameters[1]->value.to_vector<float>();
-  const std::vector<float> bias = parameters[2]->value.to_vector<float>();
-  std::vector<float> host(bytes / sizeof(float), 0.0f);
+// Every slot of an LSTM of `r`'s geometry in cuDNN's weight space `space` of `rnn` (single
+// input bias): gate g's input matrix (linear layer g) and recurrent matrix (4 + g) are
+// (units, inputs) as their descriptors' strides say, the transposes of tabula's (inputs,
+// 4 units) columns g * units ...; tabula's gate order (i, f, g, o) is cuDNN's. Empty (the row
+// ended) where cuDNN's layout is not that.
+std::vector<WeightSlot> lstm_weight_slots(CudnnCalls& call, benchmark::State& state,
+                                          cudnnHandle_t handle, cudnnRNNDescriptor_t rnn,
+                                          std::size_t bytes, const tb::Tensor& space,
+                                          const Recurrence& r) {
   CudnnTensor matrix, vector;
   if (!call(cudnnCreateTensorDescriptor(&matrix.value), "cudnnCreateTensorDescriptor") ||
       !call(cudnnCreateTensorDescriptor(&vector.value), "cudnnCreateTensorDescriptor"))
-    return false;
+    return {};
+  const auto index = [](index_t v) { return static_cast<std::size_t>(v); };
   const index_t U = r.units, G = 4 * r.units;
   auto* base = static_cast<char*>(space.raw_data());
+  const auto at = [&](void* p) { return index((static_cast<char*>(p) - base) / 4); };
+  std::vector<WeightSlot> slots;
   for (int id = 0; id < 8; ++id) {
     const int gate = id % 4;
-    const bool is_recurrent = id >= 4;
-    const index_t inputs = is_recurrent ? U : r.features;
+    const bool recurrent = id >= 4;
+    const index_t inputs = recurrent ? U : r.features;
     void* m = nullptr;
     void* b = nullptr;
-    if (!call(cudnnGetRNNWeightParams(handle, rnn, 0, bytes, base, id, matrix.value, &m,
-                                      vector.value, &b),
-              "cudnnGetRNNWeightParams"))
-      return false;
     cudnnDataType_t type;
     int rank = 0, dims[3] = {}, strides[3] = {};
-    if (!call(cudnnGetTensorNdDescriptor(matrix.value, 3, &type, &rank, dims, strides),
-              "cudnnGetTensorNdDescriptor") ||
-        !m)
-      return false;
-    if (rank != 3 || dims[1] != U || dims[2] != inputs) {
+    if (!call(cudnnGetRNNWeightParams(handle, rnn, 0, bytes, base, id, matrix.value, &m,
+                                      vector.value, &b),
+              "cudnnGetRNNWeightParams") ||
+        !call(cudnnGetTensorNdDescriptor(matrix.value, 3, &type, &rank, dims, strides),
+              "cudnnGetTensorNdDescriptor(matrix)"))
+      return {};
+    if (!m || rank != 3 || dims[1] != U || dims[2] != inputs) {
       state.SkipWithError("cuDNN's LSTM matrix is not (units, inputs)");
-      return false;
+      return {};
     }
-    const std::vector<float>& from = is_recurrent ? recurrent : kernel;
-    const std::size_t at = static_cast<std::size_t>(static_cast<char*>(m) - base) / sizeof(float);
     for (index_t u = 0; u < U; ++u)
       for (index_t j = 0; j < inputs; ++j)
-        host[at + static_cast<std::size_t>(u * strides[1] + j * strides[2])] =
-            from[static_cast<std::size_t>(j * G + gate * U + u)];
-    if (b && !is_recurrent) {
+        slots.push_back({recurrent ? 1 : 0, index(j * G + gate * U + u),
+                         at(m) + index(u * strides[1] + j * strides[2])});
+    if (b && !recurrent) {
       if (!call(cudnnGetTensorNdDescriptor(vector.value, 3, &type, &rank, dims, strides),
-                "cudnnGetTensorNdDescriptor"))
-        return false;
-      const std::size_t bias_at =
-          static_cast<std::size_t>(static_cast<char*>(b) - base) / sizeof(float);
+                "cudnnGetTensorNdDescriptor(bias)"))
+        return {};
       for (index_t u = 0; u < U; ++u)
-        host[bias_at + static_cast<std::size_t>(u * strides[1])] =
-            bias[static_cast<std::size_t>(gate * U + u)];
+        slots.push_back({2, index(gate * U + u), at(b) + index(u * strides[1])});
     }
   }
-  td::copy_bytes(space.raw_data(), space.device(), host.data(), tb::Device::cpu(), bytes);
-  return true;
+  return slots;
+}
+
+// The values of `parameters` (kernel, recurrent kernel, bias) or of their gradients, on the
+// host.
+std::vector<std::vector<float>> lstm_floats(const std::vector<tb::Parameter*>& parameters,
+                                            bool gradients) {
+  std::vector<std::vector<float>> floats;
+  for (const tb::Parameter* p : parameters)
+    floats.push_back((gradients ? p->gradient : p->value).to_vector<float>());
+  return floats;
 }
 
 // cuDNN's LSTM (its RNN API, fp32 arithmetic as tabula's) against tabula's layer with the same
@@ -602,10 +681,21 @@ void BM_CudnnLstm(benchmark::State& state, Recurrence r) {
     std::copy_n(dy_last.begin() + b * r.units, r.units,
                 dy_host.begin() + (b * r.timesteps + r.timesteps - 1) * r.units);
   const tb::Tensor dy_all = tb::from_vector(dy_host);
-  if (!copy_weights(call, handle.value, rnn.value, weight_bytes, weights, ours, r, state)) return;
+  const std::vector<WeightSlot> slots =
+      lstm_weight_slots(call, state, handle.value, rnn.value, weight_bytes, weights, r);
+  if (slots.empty()) return;
+  const std::vector<tb::Parameter*> parameters = ours.layer->parameters();
+  {
+    const std::vector<std::vector<float>> from = lstm_floats(parameters, false);
+    std::vector<float> host(weight_bytes / sizeof(float), 0.0f);
+    for (const WeightSlot& slot : slots) host[slot.cudnn] = from[slot.parameter][slot.tabula];
+    td::copy_bytes(weights.raw_data(), weights.device(), host.data(), tb::Device::cpu(),
+                   weight_bytes);
+  }
   const auto* lengths_on_gpu = static_cast<const std::int32_t*>(sequence_lengths.raw_data());
   const auto pass = [&] {
     // The weight gradients add up (CUDNN_WGRAD_MODE_ADD): from zero, as tabula's are written.
+    if (!call.ok()) return;
     call(cudaMemsetAsync(dweights.raw_data(), 0, weight_bytes, cudaStreamPerThread),
          "cudaMemsetAsync(dweights)");
     call(cudnnRNNForward(handle.value, rnn.value, CUDNN_FWD_MODE_TRAINING, lengths_on_gpu, x.value,
@@ -613,43 +703,62 @@ void BM_CudnnLstm(benchmark::State& state, Recurrence r) {
                          h.value, nullptr, nullptr, weight_bytes, weights.raw_data(), work_bytes,
                          work.raw_data(), reserve_bytes, reserve.raw_data()),
          "cudnnRNNForward");
+    if (!call.ok()) return;
     call(cudnnRNNBackwardData_v8(handle.value, rnn.value, lengths_on_gpu, y.value, y_all.raw_data(),
                                  dy_all.raw_data(), x.value, dx.raw_data(), h.value, nullptr,
                                  nullptr, nullptr, h.value, nullptr, nullptr, nullptr, weight_bytes,
                                  weights.raw_data(), work_bytes, work.raw_data(), reserve_bytes,
                                  reserve.raw_data()),
          "cudnnRNNBackwardData_v8");
+    if (!call.ok()) return;
     call(cudnnRNNBackwardWeights_v8(handle.value, rnn.value, CUDNN_WGRAD_MODE_ADD, lengths_on_gpu,
                                     x.value, ours.x.raw_data(), h.value, nullptr, y.value,
                                     y_all.raw_data(), weight_bytes, dweights.raw_data(), work_bytes,
                                     work.raw_data(), reserve_bytes, reserve.raw_data()),
          "cudnnRNNBackwardWeights_v8");
   };
-  time_passes(state, pass);
-  if (!call.ok()) return;
+  if (!time_passes(state, pass)) return;
   ours();
   synchronize(state);
-  // cuDNN's h at the last step against tabula's output, and both dx.
-  const std::vector<float> theirs_y = y_all.to_vector<float>(), ours_y = ours.y.to_vector<float>();
-  double worst = 0.0;
+  // cuDNN's h at the last step against tabula's output, both dx, and (relative to their
+  // largest magnitude: sums over every row and step) the weight gradients.
+  std::vector<float> theirs_h;
+  const std::vector<float> theirs_y = y_all.to_vector<float>();
   for (index_t b = 0; b < r.batch; ++b)
-    for (index_t u = 0; u < r.units; ++u)
-      worst = std::max(
-          worst,
-          std::fabs(static_cast<double>(ours_y[static_cast<std::size_t>(b * r.units + u)] -
-                                        theirs_y[static_cast<std::size_t>(
-                                            (b * r.timesteps + r.timesteps - 1) * r.units + u)])));
-  const tb::Tensor ours_dx = ours.dx.reshape({r.batch * r.timesteps * r.features});
-  state.counters["max_abs_diff"] = std::max(worst, max_abs_diff({{&ours_dx, &dx}}));
+    theirs_h.insert(theirs_h.end(),
+                    theirs_y.begin() + (b * r.timesteps + r.timesteps - 1) * r.units,
+                    theirs_y.begin() + (b * r.timesteps + r.timesteps) * r.units);
+  state.counters["max_abs_diff"] =
+      worse(max_diff(ours.y.to_vector<float>(), theirs_h),
+            max_diff(ours.dx.to_vector<float>(), dx.to_vector<float>()));
+  const std::vector<std::vector<float>> ours_dw = lstm_floats(parameters, true);
+  std::vector<std::vector<float>> theirs_dw(ours_dw.size());
+  for (std::size_t k = 0; k < ours_dw.size(); ++k) theirs_dw[k].resize(ours_dw[k].size());
+  const std::vector<float> theirs_space = dweights.to_vector<float>();
+  for (const WeightSlot& slot : slots)
+    theirs_dw[slot.parameter][slot.tabula] = theirs_space[slot.cudnn];
+  double worst = 0.0;
+  for (std::size_t k = 0; k < ours_dw.size(); ++k)
+    worst = worse(worst, max_diff(ours_dw[k], theirs_dw[k], true));
+  state.counters["max_rel_diff_weight_gradients"] = worst;
   state.SetItemsProcessed(state.iterations() * r.batch);
   state.SetLabel("cuDNN");
 }
 #endif
 
-// Rows named BM_Cuda<what>/<shape>/<whose> (scripts/gpu-bundle-run tabulates them so).
+// Rows named BM_Cuda<what>/<shape>/<whose> (scripts/gpu-bundle-run tabulates them so). A row
+// that throws (tabula reports a CUDA error so) ends with the message instead of ending the
+// program, whose other rows and JSON would be lost.
 template <typename Function, typename... Args>
 void add(const std::string& name, Function function, Args... args) {
-  benchmark::RegisterBenchmark(name.c_str(), function, args...)
+  benchmark::RegisterBenchmark(name.c_str(),
+                               [=](benchmark::State& state) {
+                                 try {
+                                   function(state, args...);
+                                 } catch (const std::exception& e) {
+                                   state.SkipWithError(e.what());
+                                 }
+                               })
       ->UseRealTime()
       ->Unit(benchmark::kMicrosecond);
 }
@@ -663,8 +772,9 @@ void register_benchmarks() {
     const std::string name = std::string("BM_CudaBatchNorm/") + shape.name;
     add(name + "/tabula", BM_BatchNorm, shape);
 #if TABULA_BENCH_CUDNN
-    add(name + "/cudnn_spatial", BM_CudnnBatchNorm, shape, CUDNN_BATCHNORM_SPATIAL);
-    add(name + "/cudnn_persistent", BM_CudnnBatchNorm, shape, CUDNN_BATCHNORM_SPATIAL_PERSISTENT);
+    add(name + "/cudnn_spatial", BM_CudnnBatchNorm, shape, CudnnBatchNormCall::spatial);
+    add(name + "/cudnn_persistent", BM_CudnnBatchNorm, shape, CudnnBatchNormCall::persistent);
+    add(name + "/cudnn_persistent_ex", BM_CudnnBatchNorm, shape, CudnnBatchNormCall::persistent_ex);
 #endif
   }
   for (const Activation& shape : kPooled) {
