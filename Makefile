@@ -12,6 +12,7 @@ JOBS  ?= $(shell nproc)
 BUILD_DIR       ?= build
 ASAN_BUILD_DIR  ?= build-asan
 TSAN_BUILD_DIR  ?= build-tsan
+NOCUDA_BUILD_DIR ?= build-nocuda
 BENCH_BUILD_DIR ?= build-bench
 INSTALL_DIR     ?= $(BUILD_DIR)/install-root
 CONSUMER_DIR    ?= $(BUILD_DIR)/find-package-check
@@ -31,7 +32,8 @@ ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 # threaded suite. No suppressions: every thread that runs is tabula's, and instrumented.
 TSAN_ENV := TABULA_NUM_THREADS=2 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 
-.PHONY: all deps build test asan install-check demo tsan tsan-configure tsan-check check bench fuzz \
+.PHONY: all deps build test asan install-check demo tsan tsan-configure tsan-check nocuda-check \
+        check bench fuzz \
         clean help
 
 all: build
@@ -42,7 +44,8 @@ help:
 	@echo "make test           deps, build, tests, ASan+UBSan tests ($(ASAN_BUILD_DIR)/), install-check"
 	@echo "make demo           deps, build, run the tabula demo sweep (report in $(BUILD_DIR)/demo/)"
 	@echo "make asan           ASan+UBSan Debug build and tests in $(ASAN_BUILD_DIR)/"
-	@echo "make check          make test, then make tsan-check (what CI runs)"
+	@echo "make check          make test, make tsan-check, make nocuda-check (what CI runs)"
+	@echo "make nocuda-check   build without CUDA in $(NOCUDA_BUILD_DIR)/ and run its tests"
 	@echo "make tsan           TSan build and tests in $(TSAN_BUILD_DIR)/"
 	@echo "make tsan-check     TSan run of the threaded suites: $(TSAN_CHECK_SUITES)"
 	@echo "make bench          Release build in $(BENCH_BUILD_DIR)/, run every *_bench"
@@ -105,6 +108,16 @@ tsan-check: tsan-configure
 # then the threaded suites under TSan.
 check: test
 	$(MAKE) --no-print-directory tsan-check
+	$(MAKE) --no-print-directory nocuda-check
+
+# The build without CUDA (TABULA_WITH_CUDA=OFF: a machine without the toolkit), built whole and
+# tested; its CUDA tests skip, saying that this build has no CUDA. `make test` builds with CUDA
+# wherever the toolkit is found, so this is what keeps the other half compiling.
+nocuda-check: deps
+	$(CMAKE) -S . -B $(NOCUDA_BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTABULA_WITH_CUDA=OFF \
+	  -DTABULA_BUILD_EXAMPLES=OFF $(CMAKE_ARGS)
+	$(CMAKE) --build $(NOCUDA_BUILD_DIR) -j$(JOBS)
+	$(CTEST) --test-dir $(NOCUDA_BUILD_DIR) --output-on-failure -j$(JOBS)
 
 # `make bench`: Google Benchmark programs other than those below, then bench/run_train_bench.py,
 # which runs train_bench and memory_bench beside their Keras/TF and PyTorch peers and then
@@ -199,4 +212,4 @@ fuzz:
 	fi
 
 clean:
-	rm -rf $(BUILD_DIR) $(ASAN_BUILD_DIR) $(TSAN_BUILD_DIR) $(BENCH_BUILD_DIR)
+	rm -rf $(BUILD_DIR) $(ASAN_BUILD_DIR) $(TSAN_BUILD_DIR) $(NOCUDA_BUILD_DIR) $(BENCH_BUILD_DIR)
