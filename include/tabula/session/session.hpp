@@ -51,6 +51,13 @@ struct SessionOptions {
 /// so another thread's next call throws `SessionCleared` and never reads freed memory; a clear
 /// from inside such an operation (a fit callback) runs when that operation returns. Raw
 /// pointers from `Tensor::data()` are the caller's to stop using before clearing.
+///
+/// On a CUDA device a session serves one thread: that thread's work is ordered on its own
+/// stream, and the session's pool, cuBLAS workspace and reduction buffer are reused in that
+/// order. Work on one session's GPU memory from a second thread is not supported (a block one
+/// thread freed could reach the other while the first one's kernels still use it); give each
+/// thread its own session, which also lets their work overlap on the GPU. Clearing from
+/// another thread is fine: freeing device memory waits for the device.
 class Session {
  public:
   explicit Session(SessionOptions options = {});
