@@ -170,12 +170,13 @@ void BM_Convolution(benchmark::State& state, Layer layer, bool cudnn) {
   const tb::Tensor kernel = tb::from_vector(values(c.patch() * c.filters));
   const tb::Tensor dkernel = tb::from_vector(values(c.patch() * c.filters));
   const tb::Tensor workspace = tb::from_vector(std::vector<float>(plan.workspace_bytes / 4 + 1));
-  time_passes(state, [&] {
+  const bool timed = time_passes(state, [&] {
     convolutions.conv2d_forward(kernels, scratch, plan, c, f32(x), f32(kernel), f32(y),
                                 f32(workspace));
     convolutions.conv2d_backward(kernels, scratch, plan, c, f32(x), f32(dy), f32(kernel),
                                  f32(dkernel), f32(dx), f32(workspace));
   });
+  if (!timed) return;
   const double flops = 3.0 * 2.0 * static_cast<double>(out) * static_cast<double>(c.patch());
   state.SetItemsProcessed(state.iterations() * layer.batch);
   state.counters["GFLOP/s"] = benchmark::Counter(
@@ -266,7 +267,7 @@ void BM_BatchNorm(benchmark::State& state, Activation shape) {
   tb::SessionScope scope(session);
   const BatchNormBuffers buffers(shape);
   TabulaBatchNorm batch_norm(session, shape);
-  time_passes(state, [&] { batch_norm(buffers); });
+  if (!time_passes(state, [&] { batch_norm(buffers); })) return;
   set_bandwidth(state, shape);
   state.SetLabel("tabula");
 }
@@ -454,7 +455,7 @@ void BM_MaxPool(benchmark::State& state, Activation shape) {
   tb::SessionScope scope(session);
   const td::Window2d w = pool_window(shape);
   const PoolBuffers buffers(shape, w);
-  time_passes(state, [&] { tabula_max_pool(w, buffers); });
+  if (!time_passes(state, [&] { tabula_max_pool(w, buffers); })) return;
   state.SetItemsProcessed(state.iterations() * shape.batch);
   state.SetLabel("tabula");
 }
@@ -540,7 +541,7 @@ void BM_Lstm(benchmark::State& state, Recurrence r) {
   tb::Session session({.device = tb::Device::cuda(0), .name = "lstm_bench"});
   tb::SessionScope scope(session);
   const TabulaLstm lstm(r);
-  time_passes(state, lstm);
+  if (!time_passes(state, lstm)) return;
   state.SetItemsProcessed(state.iterations() * r.batch);
   state.SetLabel("tabula");
 }
