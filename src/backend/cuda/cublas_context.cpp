@@ -1,5 +1,6 @@
 #include "backend/cuda/cublas_context.hpp"
 
+#include "backend/cuda/cublas_library.hpp"
 #include "session/detail/session_core.hpp"
 #include "tabula/core/errors.hpp"
 
@@ -7,8 +8,9 @@ namespace tabula::detail {
 
 void check_cublas(cublasStatus_t status, const char* what) {
   if (status == CUBLAS_STATUS_SUCCESS) return;
-  TABULA_THROW(Error, what << " failed: " << cublasGetStatusName(status) << " ("
-                           << cublasGetStatusString(status) << ")");
+  const CublasLibrary& cublas = CublasLibrary::get();  // open: a status came from it
+  TABULA_THROW(Error, what << " failed: " << cublas.status_name(status) << " ("
+                           << cublas.status_string(status) << ")");
 }
 
 std::size_t CublasContext::workspace_bytes(Device device) {
@@ -25,7 +27,7 @@ std::unique_ptr<DeviceContext> CublasContext::make(SessionCore& session, Device 
   std::shared_ptr<Storage> workspace =
       session.allocate(workspace_bytes(device), device, Category::workspace, "cublas_workspace");
   cublasHandle_t handle = nullptr;
-  check_cublas(cublasCreate(&handle), "cublasCreate");
+  check_cublas(CublasLibrary::get().create(&handle), "cublasCreate");
   return std::unique_ptr<DeviceContext>(new CublasContext(device, handle, std::move(workspace)));
 }
 
@@ -33,14 +35,15 @@ CublasContext::~CublasContext() {
   // The handle's device; a failure leaves only the destroy, and its error is cleared so that
   // no later, unrelated check reports it.
   if (cudaSetDevice(device_.index()) != cudaSuccess) (void)cudaGetLastError();
-  cublasDestroy(handle_);
+  CublasLibrary::get().destroy(handle_);  // open: the handle came from it
 }
 
 cublasHandle_t CublasContext::bind(const Stream& stream, const std::unique_lock<std::mutex>&) {
   if (!bound_ || bound_stream_ != stream.handle()) {
     // cublasSetStream puts the handle back on cuBLAS's own workspace: set ours after it.
-    check_cublas(cublasSetStream(handle_, stream.handle()), "cublasSetStream");
-    check_cublas(cublasSetWorkspace(handle_, workspace_->data(), workspace_->nbytes()),
+    const CublasLibrary& cublas = CublasLibrary::get();
+    check_cublas(cublas.set_stream(handle_, stream.handle()), "cublasSetStream");
+    check_cublas(cublas.set_workspace(handle_, workspace_->data(), workspace_->nbytes()),
                  "cublasSetWorkspace");
     bound_stream_ = stream.handle();
     bound_ = true;

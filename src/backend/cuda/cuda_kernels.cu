@@ -2,6 +2,7 @@
 #include <mutex>
 
 #include "backend/cuda/cublas_context.hpp"
+#include "backend/cuda/cublas_library.hpp"
 #include "backend/cuda/cuda_kernels.hpp"
 #include "backend/cuda/cuda_launch.cuh"
 #include "backend/cuda/cuda_reduction.hpp"
@@ -43,11 +44,12 @@ void CudaKernels::gemm(Scratch& scratch, bool trans_a, bool trans_b, index_t m, 
   auto& context = static_cast<CublasContext&>(scratch.context(&CublasContext::make));
   std::unique_lock lock(context.mutex());
   cublasHandle_t handle = context.bind(stream, lock);
-  check_cublas(
-      cublasSgemm(handle, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
-                  static_cast<int>(n), static_cast<int>(m), static_cast<int>(k), &alpha, b,
-                  static_cast<int>(ldb), a, static_cast<int>(lda), &beta, c, static_cast<int>(ldc)),
-      "cublasSgemm");
+  check_cublas(CublasLibrary::get().sgemm(handle, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                          trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, static_cast<int>(n),
+                                          static_cast<int>(m), static_cast<int>(k), &alpha, b,
+                                          static_cast<int>(ldb), a, static_cast<int>(lda), &beta, c,
+                                          static_cast<int>(ldc)),
+               "cublasSgemm");
 }
 
 void CudaKernels::add_bias(float* y, const float* bias, index_t rows, index_t cols) {

@@ -1,0 +1,62 @@
+// cuBLAS is loaded when a GPU first multiplies, not when a program of a CUDA build starts:
+// libcublasLt alone makes a process ~150 MiB resident as it loads, which every CPU-only
+// process and every isolated trial would pay.
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+#include "tabula/config.hpp"
+#include "tabula/tabula.hpp"
+
+#if TABULA_WITH_CUDA
+#include "backend/cuda/cublas_library.hpp"
+#endif
+
+namespace tabula {
+namespace {
+
+// Whether the calling process has a library whose file name starts with `name` mapped.
+bool maps_library(const std::string& name) {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line))
+    if (line.find("/" + name) != std::string::npos) return true;
+  return false;
+}
+
+TEST(CublasLibrary, IsNotLoadedByAProgramThatHasNotMultipliedOnAGpu) {
+  // A fresh process (the test program run again for this test alone), so that no test before
+  // this one can have loaded cuBLAS; it starts, runs tabula on the CPU, and looks.
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        Session session({.name = "cpu-only"});
+        SessionScope scope(session);
+        const Tensor x = ones({8, 8});
+        (void)x.to_vector<float>();
+        std::exit(maps_library("libcublas") ? 1 : 0);
+      },
+      ::testing::ExitedWithCode(0), "")
+      << "libcublas is mapped into a process that never used a GPU";
+}
+
+// No GPU needed: opening the library and finding its functions is the loader's work.
+TEST(CublasLibrary, OpensTheCublasThisBuildWasCompiledAgainstOnFirstUse) {
+#if !TABULA_WITH_CUDA
+  GTEST_SKIP() << "skipped: this build of tabula has no CUDA";
+#else
+  const detail::CublasLibrary& cublas = detail::CublasLibrary::get();
+  EXPECT_NE(cublas.create, nullptr);
+  EXPECT_NE(cublas.sgemm, nullptr);
+  EXPECT_NE(cublas.status_name, nullptr);
+  EXPECT_STREQ(cublas.status_name(CUBLAS_STATUS_NOT_INITIALIZED), "CUBLAS_STATUS_NOT_INITIALIZED");
+  EXPECT_EQ(&detail::CublasLibrary::get(), &cublas) << "opened twice";
+  EXPECT_TRUE(maps_library("libcublas"));
+#endif
+}
+
+}  // namespace
+}  // namespace tabula
