@@ -29,14 +29,15 @@ bool maps_library(const std::string& name) {
 
 TEST(CublasLibrary, IsNotLoadedByAProgramThatHasNotMultipliedOnAGpu) {
   // A fresh process (the test program run again for this test alone), so that no test before
-  // this one can have loaded cuBLAS; it starts, runs tabula on the CPU, and looks.
+  // this one can have loaded cuBLAS; it starts, trains a small model on the CPU, and looks.
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(
       {
         Session session({.name = "cpu-only"});
         SessionScope scope(session);
-        const Tensor x = ones({8, 8});
-        (void)x.to_vector<float>();
+        Sequential model({layers::Input({8}), layers::Dense(4, "relu"), layers::Dense(2)});
+        model.compile(optimizers::SGD(0.1), "mse");
+        (void)model.fit(ones({16, 8}), ones({16, 2}), {.epochs = 1, .batch_size = 8, .verbose = 0});
         std::exit(maps_library("libcublas") ? 1 : 0);
       },
       ::testing::ExitedWithCode(0), "")

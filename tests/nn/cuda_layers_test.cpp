@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -113,7 +114,9 @@ std::vector<LayerCase> layer_cases() {
        },
        Shape{3, 3}},
       {"LstmWiderThanOneLaunchStepByStep", [] { return layers::LSTM(130); }, Shape{3, 4}, true, 3},
-      {"LstmBatchOverManyBlocks", [] { return layers::LSTM(8); }, Shape{3, 2}, true, 40},
+      // 1057 samples: 8 a block (the most), a short last block, more blocks than an H200 has
+      // multiprocessors.
+      {"LstmBatchOverManyBlocks", [] { return layers::LSTM(8); }, Shape{3, 2}, true, 1057},
       {"ActivationSigmoid", [] { return layers::Activation("sigmoid"); }, Shape{10}},
       {"ActivationSoftmax", [] { return layers::Activation("softmax"); }, Shape{6}},
       {"DropoutAtInference", [] { return layers::Dropout(0.3); }, Shape{20}, false},
@@ -156,12 +159,23 @@ LayerPass run_layer(Device device, const LayerCase& c,
   for (std::size_t i = 0; i < parameters.size(); ++i)
     detail::copy_from_host(parameters[i]->value, weights.at(i));
   layer->allocate_gradients();
+  // Every output starts as NaN, so that one a device leaves unwritten (or adds to) shows.
+  const auto nans = [](std::int64_t n) {
+    return std::vector<float>(static_cast<std::size_t>(n), std::numeric_limits<float>::quiet_NaN());
+  };
+  for (const Parameter* p : parameters)
+    if (p->gradient.defined()) detail::copy_from_host(p->gradient, nans(p->gradient.numel()));
   layer->reserve(c.batch);
   const Shape x_shape = batched(c.batch, c.input);
   const Shape y_shape = batched(c.batch, layer->output_shape());
   const Tensor x = from_vector(uniform(x_shape.numel(), 11), x_shape);
   const Tensor dy = from_vector(uniform(y_shape.numel(), 12), y_shape);
-  const Tensor y = zeros(y_shape), dx = zeros(x_shape);
+  const Tensor y = from_vector(nans(y_shape.numel()), y_shape);
+  const Tensor dx = from_vector(nans(x_shape.numel()), x_shape);
+  EXPECT_EQ(x.device(), device) << c.name << ": the data is not where the session is";
+  for (const Parameter* p : parameters)
+    EXPECT_EQ(p->value.device(), device)
+        << c.name << ": " << p->name << " is not on " << device.str();
   layer->forward(x, y, c.training);
   layer->backward(x, y, dy, &dx);
   LayerPass pass{y.to_vector<float>(), dx.to_vector<float>(), {}, {}, {}};
