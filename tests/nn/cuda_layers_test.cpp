@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/random_floats.hpp"
 #include "nn/detail/tensor_views.hpp"
 #include "support/cuda_device.hpp"
 #include "tabula/tabula.hpp"
@@ -129,14 +130,9 @@ Shape batched(std::int64_t rows, const Shape& s) {
   return Shape(dims);
 }
 
+// `n` floats uniform in [-1, 1) from `seed`.
 std::vector<float> uniform(std::int64_t n, unsigned seed) {
-  std::vector<float> v(static_cast<std::size_t>(n));
-  unsigned state = seed;
-  for (float& x : v) {
-    state = state * 1664525u + 1013904223u;
-    x = static_cast<float>(state >> 8) / 16777216.0f * 2.0f - 1.0f;
-  }
-  return v;
+  return detail::testing::random_floats(static_cast<std::size_t>(n), seed);
 }
 
 // What one forward and one backward pass of a layer gave, on the host.
