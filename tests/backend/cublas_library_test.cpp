@@ -59,5 +59,28 @@ TEST(CublasLibrary, OpensTheCublasThisBuildWasCompiledAgainstOnFirstUse) {
 #endif
 }
 
+// An object made before cuBLAS was opened (the default session, one at namespace scope) is
+// destroyed at exit after cuBLAS's own teardown; by then exiting() must say so, for its
+// handles not to be handed back to a library that is gone.
+TEST(CublasLibrary, SaysItIsExitingToObjectsMadeBeforeItWasOpened) {
+#if !TABULA_WITH_CUDA
+  GTEST_SKIP() << "skipped: this build of tabula has no CUDA";
+#else
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        struct MadeBefore {
+          ~MadeBefore() { std::_Exit(detail::CublasLibrary::exiting() ? 0 : 3); }
+        };
+        static MadeBefore made_before;
+        if (detail::CublasLibrary::exiting()) std::_Exit(2);  // too early
+        (void)detail::CublasLibrary::get();
+        std::exit(1);  // made_before's destructor decides the status
+      },
+      ::testing::ExitedWithCode(0), "")
+      << "status 3: exiting() was false at exit; 2: true before; 1: made_before not destroyed";
+#endif
+}
+
 }  // namespace
 }  // namespace tabula

@@ -35,7 +35,9 @@ CublasContext::~CublasContext() {
   // The handle's device; a failure leaves only the destroy, and its error is cleared so that
   // no later, unrelated check reports it.
   if (cudaSetDevice(device_.index()) != cudaSuccess) (void)cudaGetLastError();
-  CublasLibrary::get().destroy(handle_);  // open: the handle came from it
+  // At exit cuBLAS may be torn down already (CublasLibrary::exiting); the process's end frees
+  // the handle then.
+  if (!CublasLibrary::exiting()) CublasLibrary::get().destroy(handle_);
 }
 
 cublasHandle_t CublasContext::bind(const Stream& stream, const std::unique_lock<std::mutex>&) {

@@ -2,6 +2,8 @@
 
 #include <dlfcn.h>
 
+#include <atomic>
+#include <cstdlib>
 #include <string>
 
 #include "tabula/core/errors.hpp"
@@ -43,6 +45,8 @@ bool resolve(void* library, const char* name, Function& function, std::string& w
   return false;
 }
 
+std::atomic<bool> exit_begun{false};
+
 CublasLibrary open_cublas() {
   std::string why;
   void* library = open_file(why);
@@ -56,8 +60,12 @@ CublasLibrary open_cublas() {
       resolve(library, "cublasSetWorkspace_v2", cublas.set_workspace, why) &&
       resolve(library, "cublasSgemm_v2", cublas.sgemm, why) &&
       resolve(library, "cublasGetStatusName", cublas.status_name, why) &&
-      resolve(library, "cublasGetStatusString", cublas.status_string, why))
+      resolve(library, "cublasGetStatusString", cublas.status_string, why)) {
+    // Registered after cuBLAS's own static objects were made, so run before they are destroyed
+    // at exit, and before everything made earlier (see exiting()).
+    std::atexit([] { exit_begun.store(true); });
     return cublas;
+  }
   dlclose(library);
   TABULA_THROW(Error, kFile << " lacks a function tabula calls (" << why << "): older than the "
                             << "cuBLAS " << CUBLAS_VER_MAJOR << "." << CUBLAS_VER_MINOR
@@ -70,5 +78,7 @@ const CublasLibrary& CublasLibrary::get() {
   static const CublasLibrary cublas = open_cublas();  // a throw leaves it to the next call
   return cublas;
 }
+
+bool CublasLibrary::exiting() noexcept { return exit_begun.load(); }
 
 }  // namespace tabula::detail
