@@ -169,7 +169,7 @@ void BM_Convolution(benchmark::State& state, Layer layer, bool cudnn) {
   const tb::Tensor y = tb::from_vector(values(out)), dy = tb::from_vector(values(out));
   const tb::Tensor kernel = tb::from_vector(values(c.patch() * c.filters));
   const tb::Tensor dkernel = tb::from_vector(values(c.patch() * c.filters));
-  const tb::Tensor workspace = tb::from_vector(std::vector<float>(plan.workspace_bytes / 4 + 1));
+  const tb::Tensor workspace = tb::zeros({floats(plan.workspace_bytes)});
   const bool timed = time_passes(state, [&] {
     convolutions.conv2d_forward(kernels, scratch, plan, c, f32(x), f32(kernel), f32(y),
                                 f32(workspace));

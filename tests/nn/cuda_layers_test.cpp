@@ -124,12 +124,6 @@ std::vector<LayerCase> layer_cases() {
   };
 }
 
-Shape batched(std::int64_t rows, const Shape& s) {
-  std::vector<std::int64_t> dims{rows};
-  dims.insert(dims.end(), s.dims().begin(), s.dims().end());
-  return Shape(dims);
-}
-
 // `n` floats uniform in [-1, 1) from `seed`.
 std::vector<float> uniform(std::int64_t n, unsigned seed) {
   return detail::testing::random_floats(static_cast<std::size_t>(n), seed);
@@ -162,8 +156,8 @@ LayerPass run_layer(Device device, const LayerCase& c,
   for (const Parameter* p : parameters)
     if (p->gradient.defined()) detail::copy_from_host(p->gradient, nans(p->gradient.numel()));
   layer->reserve(c.batch);
-  const Shape x_shape = batched(c.batch, c.input);
-  const Shape y_shape = batched(c.batch, layer->output_shape());
+  const Shape x_shape = detail::batched(c.batch, c.input);
+  const Shape y_shape = detail::batched(c.batch, layer->output_shape());
   const Tensor x = from_vector(uniform(x_shape.numel(), 11), x_shape);
   const Tensor dy = from_vector(uniform(y_shape.numel(), 12), y_shape);
   const Tensor y = from_vector(nans(y_shape.numel()), y_shape);
