@@ -20,6 +20,7 @@
 #include "tabula/io/safetensors.hpp"
 #include "tabula/memory/memory_info.hpp"
 #include "tabula/session/session.hpp"
+#include "tabula/session/session_scope.hpp"
 
 namespace tabula {
 
@@ -177,15 +178,45 @@ std::vector<std::int64_t> identity_order(std::int64_t n) {
   return order;
 }
 
-// The model's session and those of `tensors`, held against clearing while an operation runs
-// (SessionUse); the model is checked again once they are held, as a clear may have won.
-detail::SessionUses hold(const SequentialImpl& m,
-                         std::initializer_list<const Tensor*> tensors = {}) {
-  detail::SessionUses uses;
-  uses.hold(m.core());
-  for (const Tensor* t : tensors) uses.hold(*t);
-  m.ensure_live();
-  return uses;
+// One operation on a model: the model's session and those of the tensors it reads, held
+// against clearing while it runs (SessionUse), and the model's session current meanwhile, so
+// that whatever the operation allocates (weights, gradients, batch buffers, results) is the
+// model's whichever session the caller's scope names. The model is checked again once the
+// sessions are held, as a clear may have won.
+class ModelUse {
+ public:
+  ModelUse(const SequentialImpl& m, std::initializer_list<const Tensor*> tensors = {})
+      : caller_(current_session()), scope_(held_session(m, tensors, uses_)) {}
+  ModelUse(const ModelUse&) = delete;
+  ModelUse& operator=(const ModelUse&) = delete;
+
+  void hold(const Tensor& tensor) { uses_.hold(tensor); }
+  /// The session that was current when the operation began (callbacks run in it).
+  Session& caller() const noexcept { return caller_; }
+
+ private:
+  static Session& held_session(const SequentialImpl& m,
+                               std::initializer_list<const Tensor*> tensors,
+                               detail::SessionUses& uses) {
+    uses.hold(m.core());
+    for (const Tensor* t : tensors) uses.hold(*t);
+    m.ensure_live();
+    Session* owner = m.core().owner();
+    TABULA_EXPECT(owner != nullptr, SessionCleared, "session of model '" << m.name_ << "'",
+                  "a live session", "one destroyed");
+    return *owner;
+  }
+
+  Session& caller_;
+  detail::SessionUses uses_;  // before scope_: held_session fills it first
+  SessionScope scope_;
+};
+
+// Runs `f` in `session`'s scope: a callback creates its objects where its caller would.
+template <typename F>
+void in_scope(Session& session, F&& f) {
+  const SessionScope use(session);
+  f();
 }
 
 void initialize_layers(SequentialImpl& m, RandomGenerator& rng) {
@@ -218,7 +249,7 @@ bool Sequential::built() const { return impl().built_; }
 
 void Sequential::add(Layer layer) {
   SequentialImpl& m = impl();
-  const auto in_use = hold(m);
+  const ModelUse in_use(m);
   TABULA_EXPECT(layer.defined(), InvalidArgument, "Sequential::add", "a layer", "an empty handle");
   if (auto declared = detail::declared_input_shape(layer)) {
     TABULA_EXPECT(m.layers_.empty(), InvalidArgument, "Input layer in model '" << m.name_ << "'",
@@ -230,7 +261,7 @@ void Sequential::add(Layer layer) {
   if (m.input_shape_) {
     const Shape in = m.layers_.empty() ? *m.input_shape_ : m.layers_.back()->output_shape();
     layer->build(in);
-    current_session().core().with_rng([&](RandomGenerator& rng) {
+    m.core().with_rng([&](RandomGenerator& rng) {
       layer->initialize(rng);
       layer->reset_state();
     });
@@ -244,7 +275,7 @@ void Sequential::add(Layer layer) {
 
 void Sequential::build(const Shape& input_shape) {
   SequentialImpl& m = impl();
-  const auto in_use = hold(m);
+  const ModelUse in_use(m);
   if (m.built_) {
     TABULA_EXPECT(*m.input_shape_ == input_shape, InvalidArgument,
                   "input shape of built model '" << m.name_ << "'", m.input_shape_->str(),
@@ -258,14 +289,14 @@ void Sequential::build(const Shape& input_shape) {
   m.input_shape_ = input_shape;
   m.built_ = true;
   m.refresh_weight_bytes();
-  current_session().core().with_rng([&](RandomGenerator& rng) { initialize_layers(m, rng); });
+  m.core().with_rng([&](RandomGenerator& rng) { initialize_layers(m, rng); });
   if (m.loss_) compile(m.optimizer_, m.loss_->name(), m.metric_names_);
 }
 
 void Sequential::compile(Optimizer optimizer, const std::string& loss,
                          const std::vector<std::string>& metrics) {
   SequentialImpl& m = impl();
-  const auto in_use = hold(m);
+  const ModelUse in_use(m);
   TABULA_EXPECT(optimizer.defined(), InvalidArgument, "compile optimizer", "an optimizer",
                 "an empty handle");
   // Names are checked before anything changes: a typo leaves a compiled model compiled.
@@ -307,7 +338,7 @@ void Sequential::compile(Optimizer optimizer, const std::string& loss,
 
 History Sequential::fit(const Tensor& x, const Tensor& y, const FitOptions& options) {
   SequentialImpl& m = impl();
-  auto in_use = hold(m, {&x, &y});
+  ModelUse in_use(m, {&x, &y});
   if (options.validation_data) {
     in_use.hold(options.validation_data->first);
     in_use.hold(options.validation_data->second);
@@ -345,7 +376,7 @@ History Sequential::fit(const Tensor& x, const Tensor& y, const FitOptions& opti
   }
   for (const auto& cb : options.callbacks) {
     cb->clear_stop_request();
-    cb->on_train_begin(*this, log_names);
+    in_scope(in_use.caller(), [&] { cb->on_train_begin(*this, log_names); });
   }
 
   ExecutionPlan plan(m.layers_, *m.input_shape_, std::min(options.batch_size, n_train), true);
@@ -365,7 +396,8 @@ History Sequential::fit(const Tensor& x, const Tensor& y, const FitOptions& opti
       std::printf("Epoch %d/%d\n", epoch + 1, options.epochs);
       std::fflush(stdout);
     }
-    for (const auto& cb : options.callbacks) cb->on_epoch_begin(epoch);
+    for (const auto& cb : options.callbacks)
+      in_scope(in_use.caller(), [&] { cb->on_epoch_begin(epoch); });
     if (options.shuffle) {
       // Fisher-Yates over the training part only; validation samples stay put.
       plan.input(1).storage()->owner().with_rng([&](RandomGenerator& rng) {
@@ -396,7 +428,8 @@ History Sequential::fit(const Tensor& x, const Tensor& y, const FitOptions& opti
                      ++step;
                      if (!options.callbacks.empty() || options.verbose == 1) {
                        const Logs batch_logs = logs_of(m, totals);
-                       for (const auto& cb : options.callbacks) cb->on_batch_end(step - 1, batch_logs);
+                       for (const auto& cb : options.callbacks)
+                         in_scope(in_use.caller(), [&] { cb->on_batch_end(step - 1, batch_logs); });
                        bar.update(step, batch_logs);
                      }
                    });
@@ -416,19 +449,20 @@ History Sequential::fit(const Tensor& x, const Tensor& y, const FitOptions& opti
     for (const auto& [k, v] : epoch_logs) history.history[k].push_back(v);
     bool stop = false;
     for (const auto& cb : options.callbacks) {
-      cb->on_epoch_end(epoch, epoch_logs);
+      in_scope(in_use.caller(), [&] { cb->on_epoch_end(epoch, epoch_logs); });
       stop = stop || cb->stop_requested();
     }
     if (stop) break;
   }
-  for (const auto& cb : options.callbacks) cb->on_train_end(epoch_logs);
+  for (const auto& cb : options.callbacks)
+    in_scope(in_use.caller(), [&] { cb->on_train_end(epoch_logs); });
   return history;
 }
 
 std::map<std::string, double> Sequential::evaluate(const Tensor& x, const Tensor& y,
                                                    const EvaluateOptions& options) {
   SequentialImpl& m = impl();
-  const auto in_use = hold(m, {&x, &y});
+  const ModelUse in_use(m, {&x, &y});
   TABULA_EXPECT(m.compiled_, InvalidArgument, "evaluate of model '" << m.name_ << "'",
                 "a compiled model (call compile first)", "not compiled");
   TABULA_EXPECT(options.batch_size > 0, InvalidArgument, "evaluate batch_size", "> 0",
@@ -446,7 +480,7 @@ std::map<std::string, double> Sequential::evaluate(const Tensor& x, const Tensor
 
 Tensor Sequential::predict(const Tensor& x, const PredictOptions& options) {
   SequentialImpl& m = impl();
-  const auto in_use = hold(m, {&x});
+  const ModelUse in_use(m, {&x});
   TABULA_EXPECT(options.batch_size > 0, InvalidArgument, "predict batch_size", "> 0",
                 options.batch_size);
   if (!m.built_) build(per_sample(x));
@@ -523,15 +557,15 @@ void Sequential::summary() const {
 
 void Sequential::reset_weights() {
   SequentialImpl& m = impl();
-  const auto in_use = hold(m);
+  const ModelUse in_use(m);
   if (!m.built_) return;
-  current_session().core().with_rng([&](RandomGenerator& rng) { initialize_layers(m, rng); });
+  m.core().with_rng([&](RandomGenerator& rng) { initialize_layers(m, rng); });
   if (m.compiled_) m.optimizer_->reset();
 }
 
 void Sequential::reset_weights(std::uint64_t seed) {
   SequentialImpl& m = impl();
-  const auto in_use = hold(m);
+  const ModelUse in_use(m);
   if (!m.built_) return;
   RandomGenerator rng(seed);
   initialize_layers(m, rng);
@@ -540,7 +574,7 @@ void Sequential::reset_weights(std::uint64_t seed) {
 
 std::vector<Tensor> Sequential::get_weights() const {
   const SequentialImpl& m = impl();
-  const auto in_use = hold(m);
+  const ModelUse in_use(m);
   std::vector<Tensor> out;
   for (Parameter* p : m.parameters()) out.push_back(p->value.clone());
   return out;
@@ -548,7 +582,7 @@ std::vector<Tensor> Sequential::get_weights() const {
 
 void Sequential::set_weights(const std::vector<Tensor>& weights) {
   SequentialImpl& m = impl();
-  auto in_use = hold(m);
+  ModelUse in_use(m);
   for (const Tensor& w : weights) in_use.hold(w);
   const auto params = m.parameters();
   TABULA_EXPECT(weights.size() == params.size(), InvalidArgument,
@@ -583,7 +617,7 @@ std::string weight_name(const Layer& layer, const Parameter& p) {
 
 void Sequential::save_weights(const std::string& path) const {
   const SequentialImpl& m = impl();
-  const auto in_use = hold(m);
+  const ModelUse in_use(m);
   TABULA_EXPECT(m.built_, InvalidArgument, "save_weights of model '" << m.name_ << "'",
                 "a built model", "a model whose input shape is not known yet");
   std::vector<io::NamedTensor> tensors;
@@ -594,7 +628,7 @@ void Sequential::save_weights(const std::string& path) const {
 
 void Sequential::load_weights(const std::string& path) {
   SequentialImpl& m = impl();
-  const auto in_use = hold(m);
+  const ModelUse in_use(m);
   TABULA_EXPECT(m.built_, InvalidArgument, "load_weights of model '" << m.name_ << "'",
                 "a built model", "a model whose input shape is not known yet");
   const io::SafetensorsFile file = io::SafetensorsFile::open(path);

@@ -8,10 +8,13 @@
 namespace tabula {
 
 Session::Session(SessionOptions options)
-    : core_(std::make_shared<detail::SessionCore>(std::move(options))) {}
+    : core_(std::make_shared<detail::SessionCore>(std::move(options))) {
+  core_->set_owner(this);
+}
 
 Session::~Session() {
   core_->clear();
+  core_->set_owner(nullptr);
   core_->detach();
 }
 

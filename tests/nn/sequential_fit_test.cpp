@@ -256,6 +256,35 @@ TEST_F(SequentialFitTest, CallbacksSeeEveryBatchAndEpochWithTheirLogs) {
   EXPECT_EQ(h.epoch, (std::vector<int>{0, 1}));
 }
 
+// A model's operations allocate in the model's session, whichever scope they are called from
+// (on a GPU, the model's session is the one on the GPU); callbacks run in the caller's scope.
+TEST_F(SequentialFitTest, AModelAllocatesInItsOwnSessionWhereverItIsCalledFrom) {
+  auto [x, y] = blobs(64, 21);
+  Sequential model = small_model();  // in session_
+  Session other({.name = "caller"});
+  SessionScope call_from(other);
+  model.compile(optimizers::Adam(), "sparse_categorical_crossentropy");
+  Tensor made_by_callback;
+  auto make = callbacks::LambdaCallback(
+      {.on_epoch_end = [&](int, const Logs&) { made_by_callback = zeros({16}); }});
+  session_.reset_peak_memory();
+  model.fit(x, y, {.epochs = 1, .batch_size = 16, .verbose = 0, .callbacks = {make}});
+  const Tensor predictions = model.predict(x);
+  model.evaluate(x, y);
+
+  EXPECT_EQ(other.memory_info().peak, PoolResource::block_size(16 * sizeof(float)))
+      << "the callback's tensor, and nothing of the model's";
+  EXPECT_GT(session_.memory_info().peak_by_category[Category::activations], 0u);
+  EXPECT_GT(session_.memory_info().by_category[Category::gradients], 0u) << "compile's";
+  const auto holds = [](const Session& s, const std::string& name) {
+    const std::vector<LiveObject> objects = s.live_objects();
+    return std::any_of(objects.begin(), objects.end(),
+                       [&](const LiveObject& o) { return o.name == name; });
+  };
+  EXPECT_TRUE(holds(session_, model.name() + "/predictions"));
+  EXPECT_EQ(predictions.shape(), Shape({64, 3}));
+}
+
 TEST_F(SequentialFitTest, AccuracyIsBinaryForBinaryCrossentropy) {
   // Three independent yes/no outputs per sample: Keras resolves "accuracy" to
   // binary_accuracy (each output thresholded at 0.5), not to an argmax over the outputs.

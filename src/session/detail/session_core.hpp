@@ -71,6 +71,9 @@ class SessionCore : public std::enable_shared_from_this<SessionCore> {
   void end_use() noexcept;
   /// Removes the session from the device-wide figures (the `Session` object is gone).
   void detach() noexcept;
+  /// The `Session` object this is the state of; null once it is gone. Set by Session.
+  Session* owner() const noexcept { return owner_.load(std::memory_order_acquire); }
+  void set_owner(Session* owner) noexcept { owner_.store(owner, std::memory_order_release); }
 
   MemoryInfo memory_info(Device device) const;
   std::vector<LiveObject> live_objects() const;
@@ -139,6 +142,7 @@ class SessionCore : public std::enable_shared_from_this<SessionCore> {
   RandomGenerator rng_;
   std::size_t clear_count_ = 0;
   bool attached_ = false;
+  std::atomic<Session*> owner_{nullptr};
 };
 
 /// Every live session, for device-wide figures. The list holds weak references and is never
