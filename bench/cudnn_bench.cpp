@@ -155,8 +155,9 @@ void BM_Convolution(benchmark::State& state, Layer layer, bool cudnn) {
   td::SessionScratch scratch(session.core(), gpu);
   td::ConvolutionKernels& convolutions = td::convolution_kernels_for(gpu);
   td::Kernels& kernels = td::kernels_for(gpu);
-  const td::ConvolutionPlan plan = cudnn ? convolutions.plan_conv2d(scratch, c)
-                                         : convolutions.ConvolutionKernels::plan_conv2d(scratch, c);
+  const td::ConvolutionPlan plan =
+      cudnn ? convolutions.plan_conv2d(scratch, c, true)
+            : convolutions.ConvolutionKernels::plan_conv2d(scratch, c, true);
   if (cudnn && plan.unfolds()) {
     state.SkipWithError(
         "cuDNN does not run this geometry here (no cuDNN in this build, or no "

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "tabula/core/errors.hpp"
+
 namespace tabula::detail {
 namespace {
 
@@ -19,11 +21,17 @@ bool reads_in_place(const Window2d& w) {
 
 }  // namespace
 
-ConvolutionPlan ConvolutionKernels::plan_conv2d(Scratch&, const Convolution2d& c) {
+void expect_training_plan(const ConvolutionPlan& plan) {
+  TABULA_EXPECT(plan.training, InvalidArgument, "plan of a convolution's backward pass",
+                "one made for training", "one made for inference (forward only)");
+}
+
+ConvolutionPlan ConvolutionKernels::plan_conv2d(Scratch&, const Convolution2d& c, bool training) {
   const index_t batch = std::max<index_t>(c.window.batch, 1);
   const index_t patch = c.patch(), pixels = c.pixels();
   ConvolutionPlan plan;
   plan.batch = c.window.batch;
+  plan.training = training;
   plan.workspace_name = "columns";
   if (!reads_in_place(c.window)) {
     const std::size_t sample_bytes = static_cast<std::size_t>(pixels * patch) * sizeof(float);
@@ -32,7 +40,9 @@ ConvolutionPlan ConvolutionKernels::plan_conv2d(Scratch&, const Convolution2d& c
   }
   // The GEMMs run over the whole batch (in place) or one chunk of unfolded samples at a time.
   const index_t rows = (plan.chunk == 0 ? c.window.batch : plan.chunk) * pixels;
-  plan.gemms = {{rows, c.filters, patch}, {patch, c.filters, rows}, {rows, patch, c.filters}};
+  plan.gemms = {{rows, c.filters, patch}};  // y = columns kernel
+  if (training)
+    plan.gemms.insert(plan.gemms.end(), {{patch, c.filters, rows}, {rows, patch, c.filters}});
   return plan;
 }
 
@@ -58,6 +68,7 @@ void ConvolutionKernels::conv2d_backward(Kernels& k, Scratch& scratch, const Con
                                          const Convolution2d& c, const float* x, const float* dy,
                                          const float* kernel, float* dkernel, float* dx,
                                          void* workspace) {
+  expect_training_plan(plan);
   const index_t n = c.window.batch, patch = c.patch(), pixels = c.pixels(), filters = c.filters;
   if (plan.chunk == 0) {
     k.gemm(scratch, true, false, patch, filters, n * pixels, 1.0f, x, patch, dy, filters, 0.0f,

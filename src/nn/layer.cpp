@@ -21,6 +21,26 @@ Shape LayerImpl::build(const Shape& input_shape) {
   return output_shape_;
 }
 
+void LayerImpl::reserve(std::int64_t batch, bool training) {
+  TABULA_EXPECT(batch >= 0, InvalidArgument, "reserve of layer '" << name_ << "'",
+                "a batch size >= 0", batch);
+  release_batch_buffers();  // the old buffers go back before the new are asked for
+  try {
+    do_reserve(batch, training);
+  } catch (...) {
+    release_batch_buffers();  // a refused buffer leaves none of the others behind
+    throw;
+  }
+  reserved_batch_ = batch;
+  reserved_for_training_ = training;
+}
+
+void LayerImpl::release_batch_buffers() noexcept {
+  do_release_batch_buffers();
+  reserved_batch_ = 0;
+  reserved_for_training_ = false;
+}
+
 Parameter& LayerImpl::add_weight(const std::string& name, const Shape& shape, bool trainable) {
   auto p = std::make_unique<Parameter>();
   p->name = name;

@@ -359,8 +359,8 @@ TEST_F(CudaKernelsTest, ConvolutionsMatchTheCpuInCudnnOrUnfolded) {
         std::to_string(c.window.in_h) + "x" + std::to_string(c.window.in_w) + "x" +
         std::to_string(c.window.channels) + " k" + std::to_string(c.window.kernel_h) + " s" +
         std::to_string(c.window.stride_h) + " filters " + std::to_string(c.filters);
-    const ConvolutionPlan cpu_plan = cpu_conv.plan_conv2d(cpu_scratch, c);
-    const ConvolutionPlan gpu_plan = gpu_conv.plan_conv2d(gpu_scratch, c);
+    const ConvolutionPlan cpu_plan = cpu_conv.plan_conv2d(cpu_scratch, c, true);
+    const ConvolutionPlan gpu_plan = gpu_conv.plan_conv2d(gpu_scratch, c, true);
     if (test.expect == unfolds) {
       EXPECT_TRUE(gpu_plan.unfolds()) << what << ": cuDNN cannot pad one side only";
     } else if (test.expect == cudnn && cudnn_plans_convolutions()) {

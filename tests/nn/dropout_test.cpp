@@ -29,8 +29,8 @@ class FixedMaskDropout final : public LayerImpl {
       : LayerImpl("fixed_mask", {}), inner_(layers::Dropout(rate)), mask_seed_(mask_seed) {}
   std::string type_name() const override { return "FixedMaskDropout"; }
   Shape do_build(const Shape& input) override { return inner_->build(input); }
-  void reserve(std::int64_t batch) override { inner_->reserve(batch); }
-  void release_batch_buffers() override { inner_->release_batch_buffers(); }
+  void do_reserve(std::int64_t batch, bool training) override { inner_->reserve(batch, training); }
+  void do_release_batch_buffers() noexcept override { inner_->release_batch_buffers(); }
   void forward(const Tensor& x, const Tensor& y, bool training) override {
     current_session().set_seed(mask_seed_);
     inner_->forward(x, y, training);

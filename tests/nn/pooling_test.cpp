@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -229,6 +230,50 @@ TEST(MaxPooling2D, KeepsItsArgmaxAsActivationsUntilReleased) {
   EXPECT_GE(argmax->bytes, std::size_t{10} * 4 * 3 * 3 * sizeof(std::int32_t));
   pool->release_batch_buffers();
   EXPECT_FALSE(find_live(s, pool.name() + "/argmax").has_value());
+}
+
+TEST(MaxPooling2D, ReservedForInferenceKeepsNoPositionsAndRefusesABackwardPass) {
+  Session s;
+  SessionScope use(s);
+  Layer pool = MaxPooling2D({2, 2}, {.name = "served"});
+  pool->build({4, 4, 2});
+  pool->reserve(3, /*training=*/false);
+  EXPECT_FALSE(find_live(s, "served/argmax").has_value());
+  EXPECT_EQ(s.memory_info().by_category[Category::activations], 0u);
+  std::vector<float> values(3 * 4 * 4 * 2);
+  for (std::size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>((i * 7) % 11);
+  const Tensor x = from_vector(values, {3, 4, 4, 2});
+  const Tensor y = zeros({3, 2, 2, 2});
+  pool->forward(x, y, false);
+  const Tensor reference = zeros({3, 2, 2, 2});
+  Layer trained = MaxPooling2D();
+  trained->build({4, 4, 2});
+  trained->reserve(3);
+  trained->forward(x, reference, false);
+  EXPECT_EQ(y.to_vector<float>(), reference.to_vector<float>());
+
+  const Tensor dy = ones({3, 2, 2, 2});
+  const Tensor dx = zeros({3, 4, 4, 2});
+  const std::string m = thrown_message<InvalidArgument>([&] { pool->backward(x, y, dy, &dx); });
+  EXPECT_NE(m.find("backward of MaxPooling2D layer 'served'"), std::string::npos) << m;
+  EXPECT_NE(m.find("reserved for inference"), std::string::npos) << m;
+}
+
+TEST(MaxPooling2D, ATrainingPassReservesThePositionsAnInferenceReserveLeftOut) {
+  Session s;
+  SessionScope use(s);
+  Layer pool = MaxPooling2D({2, 2}, {.name = "grown"});
+  pool->build({4, 4, 1});
+  pool->reserve(2, /*training=*/false);
+  const Tensor x = from_vector(std::vector<float>(32, 1.0f), {2, 4, 4, 1});
+  const Tensor y = zeros({2, 2, 2, 1});
+  pool->forward(x, y, true);
+  EXPECT_TRUE(find_live(s, "grown/argmax").has_value());
+  EXPECT_TRUE(pool->reserved_for_training());
+  const Tensor dx = zeros({2, 4, 4, 1});
+  pool->backward(x, y, ones({2, 2, 2, 1}), &dx);
+  const std::vector<float> g = dx.to_vector<float>();
+  EXPECT_EQ(std::count(g.begin(), g.end(), 1.0f), 8) << "one winner per window";
 }
 
 // ---- finite-difference gradients ------------------------------------------------------------

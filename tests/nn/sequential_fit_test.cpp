@@ -256,6 +256,37 @@ TEST_F(SequentialFitTest, CallbacksSeeEveryBatchAndEpochWithTheirLogs) {
   EXPECT_EQ(h.epoch, (std::vector<int>{0, 1}));
 }
 
+// Keras users score a model in their callbacks. Evaluating and predicting there, with batches
+// larger and smaller than fit's, changes nothing of the training: fit's layers keep (or get
+// back) the buffers of its own passes.
+TEST_F(SequentialFitTest, ACallbackMayEvaluateAndPredictWithoutChangingTheTraining) {
+  const Tensor x = random_uniform({96, 6, 3}, -1.0f, 1.0f);
+  const Tensor y = random_uniform({96, 1}, -1.0f, 1.0f);
+  const auto trained = [&](bool scoring) {
+    Sequential model({layers::Input({6, 3}), layers::LSTM(8, {.return_sequences = true}),
+                      layers::Dropout(0.25), layers::LSTM(4), layers::Dense(1)});
+    model.compile(optimizers::Adam(1e-2), "mse");
+    model.reset_weights(3);
+    int scored = 0;
+    auto score = callbacks::LambdaCallback({.on_epoch_end = [&](int, const Logs&) {
+      model.evaluate(x, y, {.batch_size = 64});
+      model.predict(x, {.batch_size = 8});
+      ++scored;
+    }});
+    session_.set_seed(9);  // the same dropout masks for both runs
+    model.fit(x, y,
+              {.epochs = 3,
+               .batch_size = 16,
+               .verbose = 0,
+               .shuffle = false,
+               .callbacks = scoring ? std::vector<std::shared_ptr<Callback>>{score}
+                                    : std::vector<std::shared_ptr<Callback>>{}});
+    EXPECT_EQ(scored, scoring ? 3 : 0);
+    return values(model);
+  };
+  EXPECT_EQ(trained(true), trained(false));
+}
+
 // A model's operations allocate in the model's session, whichever scope they are called from
 // (on a GPU, the model's session is the one on the GPU); callbacks run in the caller's scope.
 TEST_F(SequentialFitTest, AModelAllocatesInItsOwnSessionWhereverItIsCalledFrom) {

@@ -51,10 +51,17 @@ class LayerImpl {
   const Shape& output_shape() const noexcept { return output_shape_; }
 
   /// Allocates what the layer keeps per batch (masks, indices, workspace) for batches of up
-  /// to `batch` samples; called once per batch size, never per step.
-  virtual void reserve(std::int64_t batch) { (void)batch; }
+  /// to `batch` samples; called once per batch size, never per step. For training, what
+  /// forward and backward need; else (evaluate, predict) only what an inference forward pass
+  /// needs: no dropout masks, no pooling positions, no backward workspace. A training forward
+  /// pass on a layer reserved for less reserves for training itself; a backward pass on a
+  /// layer reserved for inference throws InvalidArgument. @throws OutOfMemory
+  void reserve(std::int64_t batch, bool training = true);
   /// Drops what `reserve` allocated.
-  virtual void release_batch_buffers() {}
+  void release_batch_buffers() noexcept;
+  /// The batch size and pass the layer's buffers are reserved for (0: none).
+  std::int64_t reserved_batch() const noexcept { return reserved_batch_; }
+  bool reserved_for_training() const noexcept { return reserved_for_training_; }
 
   /// y = layer(x). `y` is preallocated with the output shape and x's batch size.
   virtual void forward(const Tensor& x, const Tensor& y, bool training) = 0;
@@ -82,6 +89,13 @@ class LayerImpl {
  protected:
   /// Override: create weights with `add_weight` and return the output shape.
   virtual Shape do_build(const Shape& input_shape) = 0;
+  /// Override: allocate the per-batch buffers `reserve` describes (default: none).
+  virtual void do_reserve(std::int64_t batch, bool training) {
+    (void)batch;
+    (void)training;
+  }
+  /// Override: drop them (they are not needed again until the next `reserve`).
+  virtual void do_release_batch_buffers() noexcept {}
   Parameter& add_weight(const std::string& name, const Shape& shape, bool trainable = true);
   bool fused_output() const noexcept { return fused_output_; }
 
@@ -91,6 +105,8 @@ class LayerImpl {
   Shape output_shape_;
   bool built_ = false;
   bool fused_output_ = false;
+  std::int64_t reserved_batch_ = 0;
+  bool reserved_for_training_ = false;
   std::vector<std::unique_ptr<Parameter>> parameters_;
 };
 

@@ -359,9 +359,12 @@ namespace {
 // Pooling runs over samples in parts: samples are independent, so the parts give bitwise the
 // result of one pass.
 
-TABULA_VECTOR_CLONES
-void max_pool_samples(const Window2d& w, const float* x, float* y, std::int32_t* argmax,
-                      index_t first_sample, index_t samples) {
+// The samples' maxima, and with kArgmax their positions (a training pass; inference has none
+// to keep). Inlined into max_pool_samples' clones, so that each loop vectorises for each.
+template <bool kArgmax>
+[[gnu::always_inline]] inline void max_pool_samples_of(const Window2d& w, const float* x, float* y,
+                                                       std::int32_t* argmax, index_t first_sample,
+                                                       index_t samples) {
   const index_t C = w.channels;
   for (index_t n = first_sample; n < first_sample + samples; ++n) {
     const index_t in_base = n * w.in_h * w.in_w * C;
@@ -369,13 +372,14 @@ void max_pool_samples(const Window2d& w, const float* x, float* y, std::int32_t*
     for_each_window(w, [&](index_t oh, index_t ow, index_t h0, index_t h1, index_t w0,
                            index_t w1) {
       float* __restrict out = y + out_base + (oh * w.out_w + ow) * C;
-      std::int32_t* __restrict arg = argmax + out_base + (oh * w.out_w + ow) * C;
+      std::int32_t* __restrict arg =
+          kArgmax ? argmax + out_base + (oh * w.out_w + ow) * C : nullptr;
       // Start from the window's first element (windows are never empty), then keep the first
       // maximum: selects, not branches, so the channel loop vectorises.
       const index_t first = in_base + (h0 * w.in_w + w0) * C;
       for (index_t c = 0; c < C; ++c) {
         out[c] = x[first + c];
-        arg[c] = static_cast<std::int32_t>(first + c);
+        if constexpr (kArgmax) arg[c] = static_cast<std::int32_t>(first + c);
       }
       for (index_t ih = h0; ih < h1; ++ih) {
         for (index_t iw = w0; iw < w1; ++iw) {
@@ -385,12 +389,21 @@ void max_pool_samples(const Window2d& w, const float* x, float* y, std::int32_t*
             const float v = x[at + c];
             const bool larger = v > out[c];
             out[c] = larger ? v : out[c];
-            arg[c] = larger ? static_cast<std::int32_t>(at + c) : arg[c];
+            if constexpr (kArgmax) arg[c] = larger ? static_cast<std::int32_t>(at + c) : arg[c];
           }
         }
       }
     });
   }
+}
+
+TABULA_VECTOR_CLONES
+void max_pool_samples(const Window2d& w, const float* x, float* y, std::int32_t* argmax,
+                      index_t first_sample, index_t samples) {
+  if (argmax)
+    max_pool_samples_of<true>(w, x, y, argmax, first_sample, samples);
+  else
+    max_pool_samples_of<false>(w, x, y, nullptr, first_sample, samples);
 }
 
 // Samples [first, first + count): their outputs' gradients go to their own inputs only.

@@ -63,8 +63,9 @@ std::string CudaConvolutionKernels::library() {
 
 #if !TABULA_WITH_CUDNN
 
-ConvolutionPlan CudaConvolutionKernels::plan_conv2d(Scratch& scratch, const Convolution2d& c) {
-  return ConvolutionKernels::plan_conv2d(scratch, c);
+ConvolutionPlan CudaConvolutionKernels::plan_conv2d(Scratch& scratch, const Convolution2d& c,
+                                                    bool training) {
+  return ConvolutionKernels::plan_conv2d(scratch, c, training);
 }
 
 void CudaConvolutionKernels::conv2d_forward(Kernels& k, Scratch& scratch,
@@ -246,27 +247,26 @@ constexpr int kForwardCount = CUDNN_CONVOLUTION_FWD_ALGO_COUNT;
 constexpr int kDataCount = CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT;
 constexpr int kFilterCount = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT;
 
-// The plan's workspace: the kernel in cuDNN's layout, its gradient, then cuDNN's own.
+// The plan's workspace: the kernel in cuDNN's layout, its gradient (a plan for training
+// only), then cuDNN's own.
 struct Workspace {
-  Workspace(const Convolution2d& c, void* base, std::size_t bytes) {
-    const std::size_t kernel_bytes =
-        round_up(static_cast<std::size_t>(c.patch() * c.filters) * sizeof(float), kAlignment);
+  Workspace(const Convolution2d& c, bool training, void* base, std::size_t bytes) {
+    const std::size_t kernel_bytes = layout_bytes(c);
     auto* at = static_cast<unsigned char*>(base);
     kernel = reinterpret_cast<float*>(at);
-    gradient = reinterpret_cast<float*>(at + kernel_bytes);
-    library = at + 2 * kernel_bytes;
-    library_bytes = bytes - 2 * kernel_bytes;
+    gradient = training ? reinterpret_cast<float*>(at + kernel_bytes) : nullptr;
+    const std::size_t layouts = (training ? 2 : 1) * kernel_bytes;
+    library = at + layouts;
+    library_bytes = bytes - layouts;
   }
-  static std::size_t bytes(const Convolution2d& c, std::size_t library_bytes) {
-    return 2 * round_up(static_cast<std::size_t>(c.patch() * c.filters) * sizeof(float),
-                        kAlignment) +
-           library_bytes;
+  static std::size_t bytes(const Convolution2d& c, bool training, std::size_t library_bytes) {
+    return (training ? 2 : 1) * layout_bytes(c) + library_bytes;
   }
   /// The plan's workspace, which the caller must have reserved.
   static Workspace of(const ConvolutionPlan& plan, const Convolution2d& c, void* base) {
     TABULA_EXPECT(base != nullptr, InvalidArgument, "cuDNN convolution workspace",
                   plan.workspace_bytes << " bytes (the plan's)", "none");
-    return Workspace(c, base, plan.workspace_bytes);
+    return Workspace(c, plan.training, base, plan.workspace_bytes);
   }
   static constexpr std::size_t kAlignment = 256;
 
@@ -274,6 +274,11 @@ struct Workspace {
   float* gradient;
   void* library;
   std::size_t library_bytes;
+
+ private:
+  static std::size_t layout_bytes(const Convolution2d& c) {
+    return round_up(static_cast<std::size_t>(c.patch() * c.filters) * sizeof(float), kAlignment);
+  }
 };
 
 bool fits_int(const Convolution2d& c) {
@@ -313,29 +318,35 @@ class CudnnCall {
 
 }  // namespace
 
-ConvolutionPlan CudaConvolutionKernels::plan_conv2d(Scratch& scratch, const Convolution2d& c) {
+ConvolutionPlan CudaConvolutionKernels::plan_conv2d(Scratch& scratch, const Convolution2d& c,
+                                                    bool training) {
   if (!cudnn_enabled() || c.window.batch <= 0 || !fits_int(c))
-    return ConvolutionKernels::plan_conv2d(scratch, c);
+    return ConvolutionKernels::plan_conv2d(scratch, c, training);
   const Descriptors d(c);
-  if (!d.output_matches(c)) return ConvolutionKernels::plan_conv2d(scratch, c);
+  if (!d.output_matches(c)) return ConvolutionKernels::plan_conv2d(scratch, c, training);
   std::unique_lock<std::mutex> lock;
   cudnnHandle_t handle = handle_of(scratch, device_, lock);
 
+  // An inference plan needs the forward algorithm only, and no room for the kernel's gradient.
   std::size_t forward_bytes = 0, data_bytes = 0, filter_bytes = 0;
   const int forward_algorithm =
       first_usable<ForwardRanking, kForwardCount>(handle, d, &forward_bytes);
-  const int data_algorithm = first_usable<DataRanking, kDataCount>(handle, d, &data_bytes);
-  const int filter_algorithm = first_usable<FilterRanking, kFilterCount>(handle, d, &filter_bytes);
-  if (forward_algorithm < 0 || data_algorithm < 0 || filter_algorithm < 0)
-    return ConvolutionKernels::plan_conv2d(scratch, c);
+  const int data_algorithm =
+      training ? first_usable<DataRanking, kDataCount>(handle, d, &data_bytes) : -1;
+  const int filter_algorithm =
+      training ? first_usable<FilterRanking, kFilterCount>(handle, d, &filter_bytes) : -1;
+  if (forward_algorithm < 0 || (training && (data_algorithm < 0 || filter_algorithm < 0)))
+    return ConvolutionKernels::plan_conv2d(scratch, c, training);
 
   ConvolutionPlan plan;
   plan.batch = c.window.batch;
+  plan.training = training;
   plan.workspace_name = "cudnn_workspace";
   plan.algorithms[0] = forward_algorithm;
   plan.algorithms[1] = data_algorithm;
   plan.algorithms[2] = filter_algorithm;
-  plan.workspace_bytes = Workspace::bytes(c, std::max({forward_bytes, data_bytes, filter_bytes}));
+  plan.workspace_bytes =
+      Workspace::bytes(c, training, std::max({forward_bytes, data_bytes, filter_bytes}));
   return plan;
 }
 
@@ -373,6 +384,7 @@ void CudaConvolutionKernels::conv2d_backward(Kernels& k, Scratch& scratch,
   if (plan.unfolds())
     return ConvolutionKernels::conv2d_backward(k, scratch, plan, c, x, dy, kernel, dkernel, dx,
                                                workspace);
+  expect_training_plan(plan);
   if (c.window.batch <= 0) return;
   const Workspace planned = Workspace::of(plan, c, workspace);
   const Descriptors d(c);

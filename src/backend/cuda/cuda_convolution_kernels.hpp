@@ -19,7 +19,7 @@ class CudaConvolutionKernels final : public ConvolutionKernels {
   /// workspace then holds the kernel in cuDNN's layout, its gradient, and cuDNN's workspace. A
   /// smaller batch whose algorithm asks for more workspace than the plan's batch did borrows
   /// the difference from the session's pool for the call.
-  ConvolutionPlan plan_conv2d(Scratch& scratch, const Convolution2d& c) override;
+  ConvolutionPlan plan_conv2d(Scratch& scratch, const Convolution2d& c, bool training) override;
   void conv2d_forward(Kernels& k, Scratch& scratch, const ConvolutionPlan& plan,
                       const Convolution2d& c, const float* x, const float* kernel, float* y,
                       void* workspace) override;

@@ -247,7 +247,8 @@ TABULA_HD inline Clipped clipped_window(const Window2d& w, index_t oh, index_t o
           ws + w.kernel_w < w.in_w ? ws + w.kernel_w : w.in_w};
 }
 
-/// Output element i = (n, oh, ow, c): the window's first maximum and its flat input index.
+/// Output element i = (n, oh, ow, c): the window's first maximum and, unless `argmax` is null,
+/// its flat input index.
 TABULA_HD inline void max_pool_forward(index_t i, const Window2d& w, const float* x, float* y,
                                        std::int32_t* argmax) {
   const auto [n, oh, ow, c] = nhwc_of(i, w.out_h, w.out_w, w.channels);
@@ -264,7 +265,7 @@ TABULA_HD inline void max_pool_forward(index_t i, const Window2d& w, const float
       }
     }
   y[i] = best;
-  argmax[i] = static_cast<std::int32_t>(best_at);
+  if (argmax) argmax[i] = static_cast<std::int32_t>(best_at);
 }
 
 /// Input element i = (n, ih, iw, c): the gradients of the outputs whose maximum it was.

@@ -30,6 +30,7 @@ struct Convolution2d {
 /// How one layer's convolution runs, at batches up to `batch`.
 struct ConvolutionPlan {
   index_t batch = 0;
+  bool training = false;            ///< planned for the backward pass too (else forward only)
   std::size_t workspace_bytes = 0;  ///< the workspace every call needs (0: none)
   const char* workspace_name = "";  ///< what the layer calls it ("columns")
   std::vector<GemmExtents> gemms;   ///< the Kernels::gemm calls it runs, for their packing
@@ -42,14 +43,18 @@ struct ConvolutionPlan {
   bool unfolds() const { return algorithms[0] < 0; }
 };
 
+/// @throws InvalidArgument unless `plan` was made for training (backward passes need that).
+void expect_training_plan(const ConvolutionPlan& plan);
+
 class ConvolutionKernels {
  public:
   virtual ~ConvolutionKernels() = default;
 
-  /// How `c` runs at batches up to c.window.batch: by default unfolding, into a columns
-  /// workspace of at most 16 MiB, or of one sample when a sample needs more. `scratch` is the
-  /// layer's (a library handle is made in its session). @throws OutOfMemory, Error.
-  virtual ConvolutionPlan plan_conv2d(Scratch& scratch, const Convolution2d& c);
+  /// How `c` runs at batches up to c.window.batch, forward only or, for `training`, backward
+  /// too: by default unfolding, into a columns workspace of at most 16 MiB, or of one sample
+  /// when a sample needs more. `scratch` is the layer's (a library handle is made in its
+  /// session). @throws OutOfMemory, Error.
+  virtual ConvolutionPlan plan_conv2d(Scratch& scratch, const Convolution2d& c, bool training);
 
   /// y = conv(x, kernel) for the c.window.batch (<= plan.batch) samples of x.
   virtual void conv2d_forward(Kernels& k, Scratch& scratch, const ConvolutionPlan& plan,
@@ -57,7 +62,7 @@ class ConvolutionKernels {
                               void* workspace);
 
   /// From dy = dL/d(conv output): dkernel (overwritten) and, unless `dx` is null, dx
-  /// (overwritten).
+  /// (overwritten). @throws InvalidArgument for a plan made for inference.
   virtual void conv2d_backward(Kernels& k, Scratch& scratch, const ConvolutionPlan& plan,
                                const Convolution2d& c, const float* x, const float* dy,
                                const float* kernel, float* dkernel, float* dx, void* workspace);

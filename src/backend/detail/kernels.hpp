@@ -97,7 +97,8 @@ class Kernels {
   virtual void col2im(const Window2d& w, const float* columns, index_t first, index_t count,
                       float* dx) = 0;
 
-  /// Max pooling; `argmax` records the flat input index of each output's maximum.
+  /// Max pooling; `argmax` records the flat input index of each output's maximum (null: not
+  /// wanted, as at inference).
   virtual void max_pool_forward(const Window2d& w, const float* x, float* y,
                                 std::int32_t* argmax) = 0;
   virtual void max_pool_backward(const Window2d& w, const float* dy,

@@ -23,18 +23,44 @@ ExecutionPlan::ExecutionPlan(const std::vector<Layer>& layers, const Shape& inpu
 void ExecutionPlan::reserve(bool training) {
   input_ = empty(batched(capacity_, input_shape_),
                  {.category = Category::data, .name = "batch/x"});
+  // Training keeps every layer's output for the backward pass. Inference needs a layer's
+  // output only until the next computing layer has read it: two buffers serve, the computing
+  // layers writing into them in turn (a view writes nothing; it passes its input's on).
   std::int64_t widest = input_shape_.numel();
+  std::int64_t widest_of_turn[2] = {0, 0};
+  int turn = 0;
+  for (const Layer& layer : layers_) {
+    widest = std::max(widest, layer->output_shape().numel());
+    if (!layer->is_view()) {
+      widest_of_turn[turn] = std::max(widest_of_turn[turn], layer->output_shape().numel());
+      turn = 1 - turn;
+    }
+  }
+  Tensor turns[2];
+  if (!training)
+    for (int t = 0; t < 2; ++t)
+      if (widest_of_turn[t] > 0)
+        turns[t] = empty({capacity_ * widest_of_turn[t]},
+                         {.category = Category::activations,
+                          .name = t == 0 ? "batch/outputs_a" : "batch/outputs_b"});
   Tensor previous = input_;
+  turn = 0;
   for (const Layer& layer : layers_) {
     LayerImpl& l = layer.impl();
-    const Shape& out = l.output_shape();
-    widest = std::max(widest, out.numel());
     if (l.is_view()) {
       outputs_.push_back(previous);  // same storage, reinterpreted per call
     } else {
-      outputs_.push_back(empty(batched(capacity_, out),
-                               {.category = Category::activations, .name = l.name() + "/output"}));
-      l.reserve(capacity_);
+      outputs_.push_back(
+          training ? empty(batched(capacity_, l.output_shape()),
+                           {.category = Category::activations, .name = l.name() + "/output"})
+                   : turns[turn]);
+      turn = 1 - turn;
+      // A layer already reserved for this (an outer fit's, whose callback evaluates) keeps
+      // its buffers, and is left to the plan that reserved it.
+      const bool served =
+          l.reserved_batch() >= capacity_ && (l.reserved_for_training() || !training);
+      if (!served) l.reserve(capacity_, training);
+      reserved_.push_back(!served);
     }
     previous = outputs_.back();
   }
@@ -47,8 +73,11 @@ void ExecutionPlan::reserve(bool training) {
 ExecutionPlan::~ExecutionPlan() { release_layer_buffers(); }
 
 void ExecutionPlan::release_layer_buffers() noexcept {
+  std::size_t computing = 0;
   for (const Layer& layer : layers_) {
-    if (!layer->is_view()) layer->release_batch_buffers();
+    if (layer->is_view()) continue;
+    if (computing < reserved_.size() && reserved_[computing]) layer->release_batch_buffers();
+    ++computing;
   }
 }
 
@@ -90,6 +119,8 @@ Tensor ExecutionPlan::forward(std::int64_t rows, bool training) {
 }
 
 Tensor ExecutionPlan::output_gradient(std::int64_t rows) const {
+  TABULA_EXPECT(deltas_[0].defined(), InvalidArgument, "gradient buffers of an execution plan",
+                "a plan made for training", "one made for inference");
   const Shape& out = layers_.empty() ? input_shape_ : layers_.back()->output_shape();
   return first_rows(deltas_[0], rows, out);
 }

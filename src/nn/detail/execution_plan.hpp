@@ -10,9 +10,12 @@
 namespace tabula::detail {
 
 /// The per-batch memory of a model, reserved once (ggml's reserve-then-run): an input
-/// staging buffer, one output buffer per computing layer, and two ping-pong gradient buffers
-/// for the backward pass, all sized for `capacity` samples; smaller batches use leading views
-/// of them. A training step therefore allocates nothing. Not thread-safe.
+/// staging buffer, for training one output buffer per computing layer and two ping-pong
+/// gradient buffers for the backward pass, for inference two ping-pong output buffers, all
+/// sized for `capacity` samples; smaller batches use leading views of them. Each layer
+/// reserves its own batch buffers for the same pass, unless an enclosing plan's already serve
+/// (an evaluate inside a fit's callback). A training step therefore allocates nothing. Not
+/// thread-safe.
 class ExecutionPlan {
  public:
   /// @param layers built layers; @param input per-sample input shape.
@@ -53,6 +56,7 @@ class ExecutionPlan {
   DType targets_dtype_ = DType::float32;
   Tensor scores_;
   std::vector<Tensor> outputs_;  // per layer: its output buffer (views share the input's)
+  std::vector<bool> reserved_;   // per computing layer: whether this plan reserved it
   Tensor deltas_[2];
 };
 

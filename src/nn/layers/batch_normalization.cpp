@@ -53,15 +53,16 @@ class BatchNormalizationLayer final : public LayerImpl {
     detail::constant(moving_variance_->value, 1.0f);
   }
 
-  void reserve(std::int64_t) override {
+  // Inference normalises with the moving statistics: nothing to keep, nothing to sum apart.
+  void do_reserve(std::int64_t, bool training) override {
+    if (!training) return;
     // Row 0: mean, row 1: 1 / sqrt(variance + epsilon). Per channel, so any batch size fits.
-    if (!saved_.defined())
-      saved_ = empty({2, channels_},
-                     {.category = Category::activations, .name = name() + "/batch_statistics"});
+    saved_ = empty({2, channels_},
+                   {.category = Category::activations, .name = name() + "/batch_statistics"});
     detail::SessionScratch scratch(moving_mean_->value);
     detail::normalization_kernels_for(moving_mean_->value.device()).prepare(scratch);
   }
-  void release_batch_buffers() override {
+  void do_release_batch_buffers() noexcept override {
     saved_ = Tensor();
     last_forward_ = Mode::none;
   }
@@ -69,11 +70,10 @@ class BatchNormalizationLayer final : public LayerImpl {
   void forward(const Tensor& x, const Tensor& y, bool training) override {
     auto& k = detail::normalization_kernels_for(x.device());
     const std::int64_t rows = x.numel() / channels_;
+    if (training && !saved_.defined())
+      reserve(x.shape()[0], true);  // only when reserve() was skipped, or made for inference
     float* saved = saved_.defined() ? f32(saved_) : nullptr;
     if (training) {
-      TABULA_EXPECT(saved != nullptr, Error,
-                    "training forward of BatchNormalization layer '" << name() << "'",
-                    "reserve() first", "no batch buffers");
       detail::SessionScratch scratch(moving_mean_->value);  // a device's partial sums
       k.batch_norm_forward_training(scratch, f32(x), weight(gamma_), weight(beta_), f32(y), rows,
                                     channels_, momentum_, epsilon_, f32(moving_mean_->value),
@@ -91,7 +91,8 @@ class BatchNormalizationLayer final : public LayerImpl {
   void backward(const Tensor& x, const Tensor&, const Tensor& dy, const Tensor* dx) override {
     TABULA_EXPECT(last_forward_ != Mode::none, Error,
                   "backward of BatchNormalization layer '" << name() << "'",
-                  "a forward pass after reserve()", "none");
+                  "a forward pass after reserve(batch, training = true)",
+                  (saved_.defined() ? "none" : "batch buffers reserved for inference"));
     const float* saved = f32(saved_);
     detail::SessionScratch scratch(moving_mean_->value);  // a device's partial sums
     detail::normalization_kernels_for(x.device())

@@ -56,15 +56,14 @@ class Conv2DLayer final : public LayerImpl {
     if (bias_) detail::constant(bias_->value, 0.0f);
   }
 
-  void reserve(std::int64_t batch) override {
+  void do_reserve(std::int64_t batch, bool training) override {
     TABULA_EXPECT(built(), InvalidArgument, "reserve of Conv2D layer '" << name() << "'",
                   "a built layer", "one not built yet");
-    release_batch_buffers();  // give the old workspace back before asking for the new
     auto& convolutions = detail::convolution_kernels_for(kernel_->value.device());
     detail::ConvolutionPlan plan;
     {
       detail::SessionScratch scratch(kernel_->value);
-      plan = convolutions.plan_conv2d(scratch, convolution(batch));
+      plan = convolutions.plan_conv2d(scratch, convolution(batch), training);
     }
     if (plan.workspace_bytes > 0)
       workspace_ = empty(
@@ -73,14 +72,14 @@ class Conv2DLayer final : public LayerImpl {
     packing_ = detail::reserve_gemm_packing(name(), kernel_->value, plan.gemms);
     plan_ = std::move(plan);  // only now: a refused buffer leaves the layer unreserved
   }
-  void release_batch_buffers() override {
+  void do_release_batch_buffers() noexcept override {
     workspace_ = packing_ = Tensor();
     plan_ = {};
   }
 
-  void forward(const Tensor& x, const Tensor& y, bool) override {
+  void forward(const Tensor& x, const Tensor& y, bool training) override {
     const index_t n = detail::rows_of(x);
-    void* workspace = workspace_for(n);
+    void* workspace = workspace_for(n, training);
     auto& k = detail::kernels_for(x.device());
     detail::SessionScratch scratch(kernel_->value, packing_);  // the GEMMs' packing buffers
     float* out = f32(y);
@@ -92,7 +91,11 @@ class Conv2DLayer final : public LayerImpl {
 
   void backward(const Tensor& x, const Tensor& y, const Tensor& dy, const Tensor* dx) override {
     const index_t n = detail::rows_of(x);
-    void* workspace = workspace_for(n);
+    TABULA_EXPECT(plan_.batch == 0 || plan_.training, InvalidArgument,
+                  "backward of Conv2D layer '" << name() << "'",
+                  "a forward pass after reserve(batch, training = true)",
+                  "batch buffers reserved for inference (no gradient workspace)");
+    void* workspace = workspace_for(n, true);
     auto& k = detail::kernels_for(x.device());
     detail::SessionScratch scratch(kernel_->value, packing_);  // the GEMMs' packing buffers
     const index_t rows = n * pixels_;
@@ -111,10 +114,11 @@ class Conv2DLayer final : public LayerImpl {
     return c;
   }
 
-  /// The workspace of a plan for at least `batch` samples; planned here only when a caller
-  /// skipped reserve() or reserved for fewer.
-  void* workspace_for(index_t batch) {
-    if (plan_.batch < batch) reserve(batch);
+  /// The workspace of a plan for at least `batch` samples, and for training when `training`;
+  /// planned here only when a caller skipped reserve() or reserved for less.
+  void* workspace_for(index_t batch, bool training) {
+    if (plan_.batch < batch || (training && !plan_.training))
+      reserve(batch, training || plan_.training);
     return workspace_.defined() ? workspace_.raw_data() : nullptr;
   }
 

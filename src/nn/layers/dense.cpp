@@ -40,13 +40,15 @@ class DenseLayer final : public LayerImpl {
     if (bias_) detail::constant(bias_->value, 0.0f);
   }
 
-  void reserve(std::int64_t batch) override {
-    packing_ = Tensor();  // give the old buffer back before asking for the new one
+  void do_reserve(std::int64_t batch, bool training) override {
     const std::int64_t rows = batch * (input_shape().numel() / in_);
-    packing_ = detail::reserve_gemm_packing(
-        name(), kernel_->value, {{rows, units_, in_}, {in_, units_, rows}, {rows, in_, units_}});
+    // y = x W; for training also dW = x^T dy and dx = dy W^T.
+    const detail::GemmExtents gemms[] = {
+        {rows, units_, in_}, {in_, units_, rows}, {rows, in_, units_}};
+    packing_ =
+        detail::reserve_gemm_packing(name(), kernel_->value, std::span(gemms, training ? 3 : 1));
   }
-  void release_batch_buffers() override { packing_ = Tensor(); }
+  void do_release_batch_buffers() noexcept override { packing_ = Tensor(); }
 
   void forward(const Tensor& x, const Tensor& y, bool) override {
     auto& k = detail::kernels_for(x.device());

@@ -18,11 +18,16 @@ class DropoutLayer final : public LayerImpl {
   std::string type_name() const override { return "Dropout"; }
   Shape do_build(const Shape& input) override { return input; }
 
-  void reserve(std::int64_t batch) override {
-    mask_ = empty(detail::batched(batch, input_shape()),
-                  {.category = Category::activations, .name = name() + "/mask"});
+  // Inference copies its input through: the mask is for training only.
+  void do_reserve(std::int64_t batch, bool training) override {
+    if (training)
+      mask_ = empty(detail::batched(batch, input_shape()),
+                    {.category = Category::activations, .name = name() + "/mask"});
   }
-  void release_batch_buffers() override { mask_ = Tensor(); }
+  void do_release_batch_buffers() noexcept override {
+    mask_ = Tensor();
+    trained_ = false;
+  }
 
   void forward(const Tensor& x, const Tensor& y, bool training) override {
     if (!training || rate_ == 0.0f) {
@@ -32,6 +37,8 @@ class DropoutLayer final : public LayerImpl {
       return;
     }
     const std::int64_t n = x.numel();
+    // Only when reserve() was skipped, made for fewer samples, or for inference.
+    if (!mask_.defined() || mask_.numel() < n) reserve(detail::rows_of(x), true);
     auto& k = detail::kernels_for(x.device());
     detail::with_rng_of(mask_,
                         [&](RandomGenerator& rng) { k.dropout_mask(f32(mask_), n, rate_, rng); });

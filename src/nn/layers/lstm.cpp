@@ -26,8 +26,8 @@ Activation lstm_activation(std::string_view option, const std::string& value) {
                "LSTM option " << option << ": expected 'tanh' or 'sigmoid', got '" << value << "'");
 }
 
-// Buffers, per batch of up to capacity_ samples, all laid out (batch, timesteps, ...) so that
-// timestep t of every sample is one strided matrix a gemm can address in place:
+// Buffers, per batch of up to reserved_batch() samples, all laid out (batch, timesteps, ...) so
+// that timestep t of every sample is one strided matrix a gemm can address in place:
 //   gates_  (B, T, 4U)  pre-activations, then the gate activations backward needs; backward
 //                       turns step t's into dL/d(pre-activations) once it has used them, and
 //                       the two whole-sequence gemms (d kernel, dx) read them from there
@@ -36,8 +36,10 @@ Activation lstm_activation(std::string_view option, const std::string& value) {
 //                       (h_{T-1} goes straight to y); with it, y holds every h_t. Either way
 //                       the h_t of all samples are one (B * T, U) matrix, which the recurrent
 //                       kernel's gradient reads in one gemm (see backward)
-//   dh_, dc_ (B, U)     the gradients flowing back through the recurrence (workspace)
+//   dh_, dc_ (B, U)     the gradients flowing back through the recurrence (workspace;
+//                       reserved for training only)
 //   recurrence_         what the device's recurrence asks for (lstm_workspace_bytes), if any
+//                       (training only)
 class LSTMLayer final : public LayerImpl {
  public:
   LSTMLayer(std::int64_t units, const LSTMOptions& options)
@@ -75,8 +77,9 @@ class LSTMLayer final : public LayerImpl {
     }
   }
 
-  void reserve(std::int64_t batch) override {
-    release_batch_buffers();
+  // Inference keeps the forward pass's buffers only: no gradients through the recurrence, no
+  // workspace for it, no packing for the backward GEMMs.
+  void do_reserve(std::int64_t batch, bool training) override {
     const auto buffer = [&](Shape shape, Category category, const char* what) {
       return empty(shape, {.category = category, .name = name() + "/" + what});
     };
@@ -86,31 +89,33 @@ class LSTMLayer final : public LayerImpl {
       hidden_ = buffer({batch, timesteps_, units_}, Category::activations, "hidden");
       detail::zero_bytes(hidden_.raw_data(), hidden_.device(), hidden_.nbytes());  // last slots
     }
-    dh_ = buffer({batch, units_}, Category::workspace, "dh");
-    dc_ = buffer({batch, units_}, Category::workspace, "dc");
-    const std::size_t recurrence_bytes =
-        detail::recurrent_kernels_for(kernel_->value.device()).lstm_workspace_bytes(units_);
-    if (recurrence_bytes > 0)
-      recurrence_ = buffer({static_cast<std::int64_t>(recurrence_bytes / sizeof(float))},
-                           Category::workspace, "recurrence");
+    if (training) {
+      dh_ = buffer({batch, units_}, Category::workspace, "dh");
+      dc_ = buffer({batch, units_}, Category::workspace, "dc");
+      const std::size_t recurrence_bytes =
+          detail::recurrent_kernels_for(kernel_->value.device()).lstm_workspace_bytes(units_);
+      if (recurrence_bytes > 0)
+        recurrence_ = buffer({static_cast<std::int64_t>(recurrence_bytes / sizeof(float))},
+                             Category::workspace, "recurrence");
+    }
     const index_t T = timesteps_, U = units_, G = 4 * units_;
+    // The input projection and the recurrence's steps; for training also the backward GEMMs.
+    const detail::GemmExtents gemms[] = {
+        {batch * T, G, features_}, {batch, G, U}, {U, G, batch * T - 1},
+        {U, G, batch - 1},         {batch, U, G}, {features_, G, batch * T},
+        {batch * T, features_, G}};
     packing_ = detail::reserve_gemm_packing(name(), kernel_->value,
-                                            {{batch * T, G, features_},
-                                             {batch, G, U},
-                                             {U, G, batch * T - 1},
-                                             {U, G, batch - 1},
-                                             {batch, U, G},
-                                             {features_, G, batch * T},
-                                             {batch * T, features_, G}});
-    capacity_ = batch;
+                                            std::span(gemms, training ? std::size(gemms) : 2));
   }
 
-  void release_batch_buffers() override {
+  void do_release_batch_buffers() noexcept override {
     gates_ = cells_ = hidden_ = dh_ = dc_ = recurrence_ = packing_ = Tensor();
-    capacity_ = 0;
   }
 
-  void forward(const Tensor& x, const Tensor& y, bool) override {
+  void forward(const Tensor& x, const Tensor& y, bool training) override {
+    // Only when reserve() was skipped, made for fewer samples, or for inference.
+    if (detail::rows_of(x) > reserved_batch() || (training && !dh_.defined()))
+      reserve(detail::rows_of(x), training || dh_.defined());
     const index_t rows = checked_rows(x);
     auto& k = detail::kernels_for(x.device());
     detail::SessionScratch scratch(kernel_->value, packing_);  // the GEMMs' packing buffers
@@ -128,6 +133,9 @@ class LSTMLayer final : public LayerImpl {
   }
 
   void backward(const Tensor& x, const Tensor& y, const Tensor& dy, const Tensor* dx) override {
+    TABULA_EXPECT(dh_.defined(), InvalidArgument, "backward of LSTM layer '" << name() << "'",
+                  "a forward pass after reserve(batch, training = true)",
+                  "batch buffers reserved for inference (no gradients through the recurrence)");
     const index_t rows = checked_rows(x);
     auto& k = detail::kernels_for(x.device());
     detail::SessionScratch scratch(kernel_->value, packing_);  // the GEMMs' packing buffers
@@ -204,9 +212,9 @@ class LSTMLayer final : public LayerImpl {
 
   index_t checked_rows(const Tensor& x) const {
     const index_t rows = detail::rows_of(x);
-    TABULA_EXPECT(gates_.defined() && rows <= capacity_, InvalidArgument,
+    TABULA_EXPECT(gates_.defined() && rows <= reserved_batch(), InvalidArgument,
                   "batch of LSTM layer '" << name() << "'",
-                  "at most the " << capacity_ << " samples reserved", rows);
+                  "at most the " << reserved_batch() << " samples reserved", rows);
     return rows;
   }
 
@@ -221,7 +229,6 @@ class LSTMLayer final : public LayerImpl {
   Parameter* kernel_ = nullptr;
   Parameter* recurrent_kernel_ = nullptr;
   Parameter* bias_ = nullptr;
-  index_t capacity_ = 0;
   Tensor gates_, cells_, hidden_, dh_, dc_, recurrence_;
   Tensor packing_;  // the GEMMs' packing buffer, per batch size (reserve)
 };

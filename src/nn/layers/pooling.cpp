@@ -46,14 +46,15 @@ class Pool2DLayer : public LayerImpl {
   Window2d window_{};
 };
 
-/// Keeps, per batch, the flat input position of each output's maximum (int32, category
-/// activations) so that backward routes each gradient to the element that won.
+/// Keeps, per batch reserved for training, the flat input position of each output's maximum
+/// (int32, category activations) so that backward routes each gradient to the element that
+/// won; reserved for inference it keeps nothing.
 class MaxPooling2DLayer final : public Pool2DLayer {
  public:
   using Pool2DLayer::Pool2DLayer;
   std::string type_name() const override { return "MaxPooling2D"; }
 
-  void reserve(std::int64_t batch) override {
+  void do_reserve(std::int64_t batch, bool training) override {
     TABULA_EXPECT(built(), InvalidArgument, "reserve of MaxPooling2D layer '" << name() << "'",
                   "a built layer", "one not built yet");
     const std::int64_t elements = batch * input_shape().numel();
@@ -63,27 +64,32 @@ class MaxPooling2DLayer final : public Pool2DLayer {
                   "at most " << std::numeric_limits<std::int32_t>::max()
                              << " input elements per batch (int32 positions)",
                   elements);
-    argmax_ = Tensor();  // give the old buffer back before asking for the new one
-    argmax_ = empty(
-        detail::batched(batch, output_shape()),
-        {.dtype = DType::int32, .category = Category::activations, .name = name() + "/argmax"});
-    capacity_ = batch;
+    if (training)
+      argmax_ = empty(
+          detail::batched(batch, output_shape()),
+          {.dtype = DType::int32, .category = Category::activations, .name = name() + "/argmax"});
   }
-  void release_batch_buffers() override {
-    argmax_ = Tensor();
-    capacity_ = 0;
-  }
+  void do_release_batch_buffers() noexcept override { argmax_ = Tensor(); }
 
-  void forward(const Tensor& x, const Tensor& y, bool) override {
+  // Positions are kept whenever there is room for them, so that a backward pass may follow an
+  // inference forward pass too (a gradient with the statistics fixed, as tests do).
+  void forward(const Tensor& x, const Tensor& y, bool training) override {
     const index_t n = detail::rows_of(x);
-    if (!argmax_.defined() || n > capacity_) reserve(n);  // only when reserve() was skipped
+    // Only when reserve() was skipped, made for fewer samples, or for inference.
+    if (n > reserved_batch() || (training && !argmax_.defined()))
+      reserve(n, training || argmax_.defined());
     detail::kernels_for(x.device())
-        .max_pool_forward(window(n), f32(x), f32(y),
-                          static_cast<std::int32_t*>(argmax_.raw_data()));
+        .max_pool_forward(
+            window(n), f32(x), f32(y),
+            argmax_.defined() ? static_cast<std::int32_t*>(argmax_.raw_data()) : nullptr);
   }
 
   void backward(const Tensor& x, const Tensor&, const Tensor& dy, const Tensor* dx) override {
     if (!dx) return;
+    TABULA_EXPECT(argmax_.defined(), InvalidArgument,
+                  "backward of MaxPooling2D layer '" << name() << "'",
+                  "a forward pass after reserve(batch, training = true)",
+                  "batch buffers reserved for inference (no maxima's positions)");
     detail::kernels_for(x.device())
         .max_pool_backward(window(detail::rows_of(x)), f32(dy),
                            static_cast<const std::int32_t*>(argmax_.raw_data()), f32(*dx));
@@ -91,7 +97,6 @@ class MaxPooling2DLayer final : public Pool2DLayer {
 
  private:
   Tensor argmax_;
-  std::int64_t capacity_ = 0;
 };
 
 /// Owns nothing per batch: the gradient of a mean spreads evenly over its window.

@@ -24,9 +24,9 @@ struct Pool2DOptions {
 /// @brief The maximum of each (pool_h, pool_w) window, per channel, over inputs of per-sample
 /// shape (height, width, channels).
 ///
-/// The layer keeps the position of each maximum for its backward pass in an int32 buffer
-/// ("<name>/argmax", category activations) sized once per batch size; a batch's input must
-/// therefore have fewer than 2^31 elements.
+/// For training the layer keeps the position of each maximum for its backward pass in an int32
+/// buffer ("<name>/argmax", category activations) sized once per batch size (evaluate and
+/// predict keep none); a batch's input must therefore have fewer than 2^31 elements.
 /// @throws InvalidArgument for non-positive pool sizes or strides or an unknown padding; at
 ///         build, for an input that is not (height, width, channels) or an empty output; at
 ///         reserve, for a batch too large for int32 positions.

@@ -1,0 +1,122 @@
+// The batch buffers of a model's passes: what a training plan and an inference plan reserve,
+// in the model's layers and for themselves, and how a plan inside another leaves it be.
+
+#include "nn/detail/execution_plan.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "backend/detail/device_copy.hpp"
+#include "tabula/memory/pool_resource.hpp"
+#include "tabula/tabula.hpp"
+
+namespace tabula::detail {
+namespace {
+
+class ExecutionPlanTest : public ::testing::Test {
+ protected:
+  Session session_{{.name = "plans", .seed = 5}};
+  SessionScope use_{session_};
+
+  std::vector<std::string> live_names() const {
+    std::vector<std::string> names;
+    for (const LiveObject& o : session_.live_objects()) names.push_back(o.name);
+    return names;
+  }
+  bool live(const std::string& name) const {
+    const std::vector<std::string> names = live_names();
+    return std::find(names.begin(), names.end(), name) != names.end();
+  }
+  std::size_t activations() const {
+    return session_.memory_info().by_category[Category::activations];
+  }
+};
+
+std::size_t rounded(std::size_t bytes) { return PoolResource::block_size(bytes); }
+
+// Widths 256, 256, 256, 256, 10: the outputs alternate between two buffers, each as wide as
+// the widest output written into it.
+TEST_F(ExecutionPlanTest, AnInferencePlanKeepsTwoLayerOutputsAtATimeNotOneForEveryLayer) {
+  Sequential model({layers::Input({100}), layers::Dense(256, "relu"), layers::Dense(256, "relu"),
+                    layers::Dense(256, "relu"), layers::Dense(256, "relu"), layers::Dense(10)});
+  const std::size_t before = activations();
+  {
+    ExecutionPlan inference(model.layers(), {100}, 64, false);
+    EXPECT_EQ(activations() - before, 2 * rounded(64 * 256 * sizeof(float)));
+    EXPECT_TRUE(live("batch/outputs_a"));
+    EXPECT_TRUE(live("batch/outputs_b"));
+  }
+  EXPECT_EQ(activations(), before);
+  {
+    ExecutionPlan training(model.layers(), {100}, 64, true);
+    const std::size_t outputs = 4 * rounded(64 * 256 * sizeof(float)) + rounded(64 * 10 * 4);
+    const std::size_t deltas = 2 * rounded(64 * 256 * sizeof(float));
+    EXPECT_EQ(activations() - before, outputs + deltas);
+  }
+}
+
+// A model with every kind of training-only buffer: dropout's mask, pooling's positions, batch
+// normalisation's statistics, the LSTM's gradients through its recurrence and its workspace.
+Sequential model_with_every_training_buffer() {
+  return Sequential({layers::Input({6, 6, 2}), layers::Conv2D(4, {3, 3}, "relu"),
+                     layers::BatchNormalization(), layers::MaxPooling2D(), layers::Dropout(0.5),
+                     layers::Reshape({4, 4}), layers::LSTM(5), layers::Dense(3)});
+}
+
+TEST_F(ExecutionPlanTest, AnInferencePlanReservesNoLayerBufferThatOnlyTrainingNeeds) {
+  Sequential model = model_with_every_training_buffer();
+  const auto training_only = [&] {
+    std::vector<std::string> found;
+    for (const std::string& name : live_names())
+      for (const char* suffix : {"/mask", "/argmax", "/batch_statistics", "/dh", "/dc"})
+        if (name.ends_with(suffix)) found.push_back(name);
+    return found;
+  };
+  {
+    ExecutionPlan inference(model.layers(), {6, 6, 2}, 8, false);
+    EXPECT_EQ(training_only(), std::vector<std::string>{});
+    for (const Layer& layer : model.layers()) {
+      if (layer->is_view()) continue;
+      EXPECT_EQ(layer->reserved_batch(), 8) << layer.name();
+      EXPECT_FALSE(layer->reserved_for_training()) << layer.name();
+    }
+  }
+  {
+    ExecutionPlan training(model.layers(), {6, 6, 2}, 8, true);
+    EXPECT_EQ(training_only().size(), 5u) << "mask, argmax, batch_statistics, dh and dc";
+  }
+  EXPECT_EQ(training_only(), std::vector<std::string>{}) << "released with the plan";
+}
+
+TEST_F(ExecutionPlanTest, AnInferencePlanComputesWhatATrainingPlanComputesAtInference) {
+  Sequential model = model_with_every_training_buffer();
+  const Tensor x = random_uniform({8, 6, 6, 2}, -1.0f, 1.0f);
+  const auto output = [&](bool training_plan) {
+    ExecutionPlan plan(model.layers(), {6, 6, 2}, 8, training_plan);
+    copy_bytes(plan.input(8).raw_data(), plan.input(8).device(), x.raw_data(), x.device(),
+               x.nbytes());
+    return plan.forward(8, false).to_vector<float>();
+  };
+  EXPECT_EQ(output(false), output(true));
+}
+
+TEST_F(ExecutionPlanTest, APlanInsideAnotherLeavesTheLayerBuffersOfTheOuterOneInPlace) {
+  Sequential model = model_with_every_training_buffer();
+  ExecutionPlan fit(model.layers(), {6, 6, 2}, 16, true);
+  const std::vector<std::string> outer = live_names();
+  {
+    ExecutionPlan evaluate(model.layers(), {6, 6, 2}, 8, false);  // fewer samples: served
+    for (const std::string& name : outer) EXPECT_TRUE(live(name)) << name;
+    for (const Layer& layer : model.layers()) {
+      if (layer->is_view()) continue;
+      EXPECT_TRUE(layer->reserved_for_training()) << layer.name();
+    }
+  }
+  for (const std::string& name : outer) EXPECT_TRUE(live(name)) << name << " after the inner plan";
+}
+
+}  // namespace
+}  // namespace tabula::detail
