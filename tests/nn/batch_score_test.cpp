@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
+#include <sstream>
 #include <vector>
 
 #include "nn/detail/loss.hpp"
@@ -82,6 +84,24 @@ TEST_F(BatchScoreTest, AClassIndexOutOfRangeNamesTheSampleAndLeavesTheGradientDe
   // The bad rows' gradients are zeros, not left over or read from outside the row.
   const std::vector<float> g = grad.to_vector<float>();
   for (int c = 4; c < 12; ++c) EXPECT_EQ(g[c], 0.0f) << "gradient element " << c;
+}
+
+// A cast to an integer defines nothing for NaN or a negative fraction (the CPU and a GPU gave
+// different classes): such a label is a bad one, shown as it was given.
+TEST_F(BatchScoreTest, AFloatLabelThatIsNaNOrNegativeIsABadLabelShownAsGiven) {
+  const Loss loss = Loss::from_name("sparse_categorical_crossentropy");
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (const float bad : {nan, -0.5f}) {
+    const Tensor y = from_vector(std::vector<float>{1, bad, 2});
+    const std::string message = testing::thrown_message<InvalidArgument>(
+        [&] { (void)score_batch(&loss, {}, probabilities(), y, nullptr, false); });
+    std::ostringstream shown;
+    shown << bad;
+    testing::expect_contains(message, {"sample 1", "[0, 4)", "got " + shown.str()});
+  }
+  const Tensor fractions = from_vector(std::vector<double>{1.5, 0.25, 3.75});
+  EXPECT_NO_THROW((void)score_batch(&loss, {}, probabilities(), fractions, nullptr, false))
+      << "fractions truncate to a class, as Keras casts them";
 }
 
 TEST_F(BatchScoreTest, CategoricalAccuracyRefusesClassIndicesAndSaysWhichMetricReadsThem) {

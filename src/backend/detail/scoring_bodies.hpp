@@ -24,6 +24,13 @@ TABULA_HD inline float clip_probability(float p) {
   return p < kEpsilon ? kEpsilon : (p > 1.0f - kEpsilon ? 1.0f - kEpsilon : p);
 }
 
+/// A floating-point class index as an integer, truncated as Keras casts it; -1 (a bad label)
+/// for a negative, NaN or huge value, which no integer conversion defines (the CPU and the GPU
+/// would disagree).
+TABULA_HD inline std::int64_t label_from(double v) {
+  return v >= 0.0 && v < 9.0e18 ? static_cast<std::int64_t>(v) : -1;
+}
+
 /// Target `i` of a batch whose targets are class indices (or 0/1 labels), as an integer.
 TABULA_HD inline std::int64_t label_of(const ScoredBatch& b, index_t i) {
   switch (b.target_dtype) {
@@ -34,9 +41,9 @@ TABULA_HD inline std::int64_t label_of(const ScoredBatch& b, index_t i) {
     case DType::uint8:
       return static_cast<const std::uint8_t*>(b.target)[i];
     case DType::float32:
-      return static_cast<std::int64_t>(static_cast<const float*>(b.target)[i]);
+      return label_from(static_cast<const float*>(b.target)[i]);
     case DType::float64:
-      return static_cast<std::int64_t>(static_cast<const double*>(b.target)[i]);
+      return label_from(static_cast<const double*>(b.target)[i]);
   }
   return -1;
 }

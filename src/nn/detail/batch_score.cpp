@@ -1,6 +1,7 @@
 #include "nn/detail/batch_score.hpp"
 
 #include <algorithm>
+#include <sstream>
 
 #include "backend/detail/device_copy.hpp"
 #include "backend/detail/kernels.hpp"
@@ -19,9 +20,17 @@ namespace {
   const Tensor labels = y_true.device().is_cpu() ? y_true : y_true.to(Device::cpu());
   for (std::int64_t r = 0; r < rows; ++r) {
     const std::int64_t label = label_at(labels, r);
-    TABULA_EXPECT(label >= 0 && label < classes, InvalidArgument,
-                  "sparse_categorical_crossentropy label of sample " << r,
-                  "a class index in [0, " << classes << ")", label);
+    if (label >= 0 && label < classes) continue;
+    // A floating-point label is shown as it is: NaN or -0.5 rather than what no cast defines.
+    std::ostringstream got;
+    if (labels.dtype() == DType::float32)
+      got << labels.data<float>()[r];
+    else if (labels.dtype() == DType::float64)
+      got << labels.data<double>()[r];
+    else
+      got << label;
+    TABULA_EXPECT(false, InvalidArgument, "sparse_categorical_crossentropy label of sample " << r,
+                  "a class index in [0, " << classes << ")", got.str());
   }
   TABULA_THROW(Error,
                "sparse_categorical_crossentropy: the device flagged a class index out of "

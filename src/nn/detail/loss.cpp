@@ -1,5 +1,6 @@
 #include "nn/detail/loss.hpp"
 
+#include "backend/detail/scoring_bodies.hpp"
 #include "nn/detail/batch_score.hpp"
 #include "tabula/core/errors.hpp"
 
@@ -34,8 +35,10 @@ std::int64_t label_at(const Tensor& y, std::int64_t i) {
     case DType::int64: return y.data<std::int64_t>()[i];
     case DType::int32: return y.data<std::int32_t>()[i];
     case DType::uint8: return y.data<std::uint8_t>()[i];
-    case DType::float32: return static_cast<std::int64_t>(y.data<float>()[i]);
-    case DType::float64: return static_cast<std::int64_t>(y.data<double>()[i]);
+    case DType::float32:
+      return bodies::label_from(y.data<float>()[i]);
+    case DType::float64:
+      return bodies::label_from(y.data<double>()[i]);
   }
   return -1;
 }
