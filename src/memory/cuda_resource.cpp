@@ -23,11 +23,22 @@ CudaResource::CudaResource(Device device) : MemoryResource(device) {
 void* CudaResource::do_allocate(std::size_t bytes, std::size_t alignment) {
   TABULA_EXPECT(alignment <= kDriverAlignment, InvalidArgument,
                 "alignment on " << device().str(), "<= " << kDriverAlignment, alignment);
-  cudaSetDevice(device().index());
+  const cudaError_t selected = cudaSetDevice(device().index());
+  if (selected != cudaSuccess) {
+    (void)cudaGetLastError();
+    TABULA_THROW(Error, "cudaSetDevice(" << device().index() << ") before allocating " << bytes
+                                         << " bytes failed: " << cudaGetErrorString(selected));
+  }
   void* p = nullptr;
   const cudaError_t status = cudaMalloc(&p, bytes);
   if (status != cudaSuccess) {
-    cudaGetLastError();  // an OOM is not sticky; clear it so the retry starts clean
+    (void)cudaGetLastError();  // an OOM is not sticky; clear it so the retry starts clean
+    // Only a refusal for lack of memory is an OutOfMemory (the pool then gives back its cache
+    // and retries); any other error, such as one an earlier kernel left, is reported as itself.
+    if (status != cudaErrorMemoryAllocation)
+      TABULA_THROW(Error, "cudaMalloc of " << bytes << " bytes on " << device().str()
+                                           << " failed: " << cudaGetErrorName(status) << " ("
+                                           << cudaGetErrorString(status) << ")");
     throw OutOfMemory("out of memory on " + device().str() + ": the driver refused " +
                           format_bytes(bytes) + " (" + std::to_string(bytes) +
                           " bytes): " + cudaGetErrorString(status),
@@ -37,8 +48,9 @@ void* CudaResource::do_allocate(std::size_t bytes, std::size_t alignment) {
 }
 
 void CudaResource::do_deallocate(void* p, std::size_t, std::size_t) noexcept {
-  cudaSetDevice(device().index());
-  cudaFree(p);
+  // Errors here cannot be thrown; cleared, so that no later, unrelated check reports them.
+  if (cudaSetDevice(device().index()) != cudaSuccess) (void)cudaGetLastError();
+  if (cudaFree(p) != cudaSuccess) (void)cudaGetLastError();
 }
 
 #else
