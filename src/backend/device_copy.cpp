@@ -22,13 +22,25 @@ void copy_bytes(void* dst, Device to, const void* src, Device from, std::size_t 
 #if TABULA_WITH_CUDA
   // On the thread's stream, after the kernels queued before it. From pageable host memory the
   // call returns once the source is staged; to the host it waits, so the caller can read.
+  // Between two GPUs the streams are two (one per device): the source's work is waited for
+  // first, and the copy before returning, so that the source may be reused at once.
+  const bool between_gpus = to.is_cuda() && from.is_cuda() && to != from;
+  if (between_gpus) Stream::for_device(from).synchronize();
   const Stream stream = Stream::for_device(to.is_cuda() ? to : from);
   check_cuda(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, stream.handle()),
              "cudaMemcpyAsync");
-  if (to.is_cpu()) stream.synchronize();
+  if (to.is_cpu() || between_gpus) stream.synchronize();
 #else
   TABULA_THROW(Error, "copy from " << from.str() << " to " << to.str()
                                    << ": this build of tabula has no CUDA support");
+#endif
+}
+
+void finish_queued_work(Device device) {
+#if TABULA_WITH_CUDA
+  if (device.is_cuda()) Stream::for_device(device).synchronize();
+#else
+  (void)device;
 #endif
 }
 

@@ -454,6 +454,8 @@ History Sequential::fit(const Tensor& x, const Tensor& y, const FitOptions& opti
     }
     if (stop) break;
   }
+  // The last steps are queued still on a GPU: done before another thread may read the weights.
+  detail::finish_queued_work(plan.input(1).device());
   for (const auto& cb : options.callbacks)
     in_scope(in_use.caller(), [&] { cb->on_train_end(epoch_logs); });
   return history;
@@ -497,6 +499,7 @@ Tensor Sequential::predict(const Tensor& x, const PredictOptions& options) {
                                       result.device(), out.raw_data(), out.device(),
                                       rows * row_bytes);
                  });
+  detail::finish_queued_work(result.device());  // the copies too, for another thread's reads
   return result;
 }
 

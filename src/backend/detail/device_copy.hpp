@@ -9,9 +9,15 @@
 
 namespace tabula::detail {
 
-/// Copies `bytes` from `src` on `from` to `dst` on `to` (host↔device or within one device).
+/// Copies `bytes` from `src` on `from` to `dst` on `to` (host↔device, within one device, or
+/// between two GPUs: then after the work queued on the source and done when it returns).
 /// @throws Error when a CUDA copy fails or CUDA is not built in.
 void copy_bytes(void* dst, Device to, const void* src, Device from, std::size_t bytes);
+
+/// Waits until the work this thread queued on `device` is done (nothing to wait for on the
+/// CPU), so that another thread may use its results and buffers. @throws Error when queued
+/// work failed.
+void finish_queued_work(Device device);
 
 /// Copies rows `rows[0..count)` (a host array) of `src` (rows of `row_bytes` on `from`) to
 /// rows 0..count of `dst` on `to`: a batch gathered from a dataset in shuffled order.
