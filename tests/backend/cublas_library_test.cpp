@@ -13,6 +13,7 @@
 
 #if TABULA_WITH_CUDA
 #include "backend/cuda/cublas_library.hpp"
+#include "backend/cuda/process_exit.hpp"
 #endif
 
 namespace tabula {
@@ -60,7 +61,7 @@ TEST(CublasLibrary, OpensTheCublasThisBuildWasCompiledAgainstOnFirstUse) {
 }
 
 // An object made before cuBLAS was opened (the default session, one at namespace scope) is
-// destroyed at exit after cuBLAS's own teardown; by then exiting() must say so, for its
+// destroyed at exit after cuBLAS's own teardown; by then process_exiting() must say so, for its
 // handles not to be handed back to a library that is gone.
 TEST(CublasLibrary, SaysItIsExitingToObjectsMadeBeforeItWasOpened) {
 #if !TABULA_WITH_CUDA
@@ -70,15 +71,16 @@ TEST(CublasLibrary, SaysItIsExitingToObjectsMadeBeforeItWasOpened) {
   EXPECT_EXIT(
       {
         struct MadeBefore {
-          ~MadeBefore() { std::_Exit(detail::CublasLibrary::exiting() ? 0 : 3); }
+          ~MadeBefore() { std::_Exit(detail::process_exiting() ? 0 : 3); }
         };
         static MadeBefore made_before;
-        if (detail::CublasLibrary::exiting()) std::_Exit(2);  // too early
+        if (detail::process_exiting()) std::_Exit(2);  // too early
         (void)detail::CublasLibrary::get();
         std::exit(1);  // made_before's destructor decides the status
       },
       ::testing::ExitedWithCode(0), "")
-      << "status 3: exiting() was false at exit; 2: true before; 1: made_before not destroyed";
+      << "status 3: process_exiting() was false at exit; 2: true before; 1: made_before not "
+         "destroyed";
 #endif
 }
 

@@ -1,6 +1,7 @@
 #include "backend/cuda/cublas_context.hpp"
 
 #include "backend/cuda/cublas_library.hpp"
+#include "backend/cuda/process_exit.hpp"
 #include "session/detail/session_core.hpp"
 #include "tabula/core/errors.hpp"
 
@@ -35,9 +36,9 @@ CublasContext::~CublasContext() {
   // The handle's device; a failure leaves only the destroy, and its error is cleared so that
   // no later, unrelated check reports it.
   if (cudaSetDevice(device_.index()) != cudaSuccess) (void)cudaGetLastError();
-  // At exit cuBLAS may be torn down already (CublasLibrary::exiting); the process's end frees
-  // the handle then.
-  if (!CublasLibrary::exiting()) CublasLibrary::get().destroy(handle_);
+  // At exit cuBLAS may be torn down already (process_exit.hpp); the process's end frees the
+  // handle then.
+  if (!process_exiting()) CublasLibrary::get().destroy(handle_);
 }
 
 cublasHandle_t CublasContext::bind(const Stream& stream, const std::unique_lock<std::mutex>&) {

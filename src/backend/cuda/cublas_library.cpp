@@ -2,10 +2,9 @@
 
 #include <dlfcn.h>
 
-#include <atomic>
-#include <cstdlib>
 #include <string>
 
+#include "backend/cuda/process_exit.hpp"
 #include "tabula/core/errors.hpp"
 
 namespace tabula::detail {
@@ -45,8 +44,6 @@ bool resolve(void* library, const char* name, Function& function, std::string& w
   return false;
 }
 
-std::atomic<bool> exit_begun{false};
-
 CublasLibrary open_cublas() {
   std::string why;
   void* library = open_file(why);
@@ -61,9 +58,7 @@ CublasLibrary open_cublas() {
       resolve(library, "cublasSgemm_v2", cublas.sgemm, why) &&
       resolve(library, "cublasGetStatusName", cublas.status_name, why) &&
       resolve(library, "cublasGetStatusString", cublas.status_string, why)) {
-    // Registered after cuBLAS's own static objects were made, so run before they are destroyed
-    // at exit, and before everything made earlier (see exiting()).
-    std::atexit([] { exit_begun.store(true); });
+    watch_exit_after(ExitPoint::cublas_opened);  // cuBLAS's static objects exist from now
     return cublas;
   }
   dlclose(library);
@@ -78,7 +73,5 @@ const CublasLibrary& CublasLibrary::get() {
   static const CublasLibrary cublas = open_cublas();  // a throw leaves it to the next call
   return cublas;
 }
-
-bool CublasLibrary::exiting() noexcept { return exit_begun.load(); }
 
 }  // namespace tabula::detail

@@ -23,12 +23,6 @@ struct CublasLibrary {
   /// @throws Error naming the file and the loader's message when it cannot be opened or lacks
   /// one of the functions.
   static const CublasLibrary& get();
-
-  /// True once the process has begun to exit after opening cuBLAS. Objects made before the
-  /// library was opened (the default session, a session at namespace scope) are destroyed after
-  /// cuBLAS's own teardown, which ran as it was opened late: their handles must not be handed
-  /// back to it then (the driver frees everything of a process that ends).
-  static bool exiting() noexcept;
 };
 
 }  // namespace tabula::detail

@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "backend/cuda/per_device.hpp"
+#include "backend/cuda/process_exit.hpp"
 #include "memory/detail/align.hpp"
 #include "tabula/core/errors.hpp"
 
@@ -335,6 +336,7 @@ ConvolutionPlan CudaConvolutionKernels::plan_conv2d(Scratch& scratch, const Conv
       training ? first_usable<DataRanking, kDataCount>(handle, d, &data_bytes) : -1;
   const int filter_algorithm =
       training ? first_usable<FilterRanking, kFilterCount>(handle, d, &filter_bytes) : -1;
+  watch_exit_after(ExitPoint::cudnn_convolution_planned);  // the queries load cuDNN's code
   if (forward_algorithm < 0 || (training && (data_algorithm < 0 || filter_algorithm < 0)))
     return ConvolutionKernels::plan_conv2d(scratch, c, training);
 
@@ -375,6 +377,7 @@ void CudaConvolutionKernels::conv2d_forward(Kernels& k, Scratch& scratch,
       cudnnConvolutionForward(call.handle(), &one, d.x, x, d.kernel, planned.kernel, d.convolution,
                               algorithm, call.workspace(), call.bytes(), &zero, d.y, y),
       "cudnnConvolutionForward");
+  watch_exit_after(ExitPoint::cudnn_forward_run);
 }
 
 void CudaConvolutionKernels::conv2d_backward(Kernels& k, Scratch& scratch,
@@ -410,6 +413,7 @@ void CudaConvolutionKernels::conv2d_backward(Kernels& k, Scratch& scratch,
                                                &zero, d.kernel, planned.gradient),
                 "cudnnConvolutionBackwardFilter");
   }
+  watch_exit_after(ExitPoint::cudnn_backward_run);
   k.transpose(planned.gradient, c.filters, c.patch(), dkernel);  // back to (kh, kw, c, filters)
   if (!dx) return;
   k.transpose(kernel, c.patch(), c.filters, planned.kernel);

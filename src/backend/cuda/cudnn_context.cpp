@@ -3,6 +3,7 @@
 
 #include "backend/cuda/cudnn_context.hpp"
 
+#include "backend/cuda/process_exit.hpp"
 #include "tabula/core/errors.hpp"
 
 namespace tabula::detail {
@@ -17,6 +18,7 @@ std::unique_ptr<DeviceContext> CudnnContext::make(SessionCore&, Device device) {
   check_cuda(cudaSetDevice(device.index()), "cudaSetDevice");
   cudnnHandle_t handle = nullptr;
   check_cudnn(cudnnCreate(&handle), "cudnnCreate");
+  watch_exit_after(ExitPoint::cudnn_handle_made);
   return std::unique_ptr<DeviceContext>(new CudnnContext(handle, device));
 }
 
@@ -24,7 +26,9 @@ CudnnContext::~CudnnContext() {
   // The handle's device; a failure leaves only the destroy, and its error is cleared so that
   // no later, unrelated check reports it.
   if (cudaSetDevice(device_.index()) != cudaSuccess) (void)cudaGetLastError();
-  cudnnDestroy(handle_);
+  // At exit cuDNN (its sub-libraries, loaded by its first calls) may be torn down already
+  // (process_exit.hpp); the process's end frees the handle then.
+  if (!process_exiting()) cudnnDestroy(handle_);
 }
 
 cudnnHandle_t CudnnContext::bind(const Stream& stream, const std::unique_lock<std::mutex>&) {
