@@ -26,7 +26,9 @@ CMAKE_ARGS ?=
 BENCH_ARGS ?=
 TRAIN_BENCH_WORKLOADS ?= mlp_small mlp_large cnn lstm
 
-ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+# protect_shadow_gap=0: the CUDA driver maps memory where ASan's shadow gap would be (on a GPU
+# machine its start fails otherwise, and the GPU tests would skip).
+ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:protect_shadow_gap=0 \
             UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 # Under TSan: two threads in tabula's own pool, so that its hand-overs are checked in every
 # threaded suite. No suppressions: every thread that runs is tabula's, and instrumented.

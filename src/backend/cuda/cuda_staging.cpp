@@ -40,14 +40,19 @@ std::unique_ptr<DeviceContext> CudaStaging::make(SessionCore& session, Device de
 CudaStaging::~CudaStaging() {
   for (Buffer& buffer : buffers_) {
     free_buffer(buffer);
-    if (buffer.copied != nullptr) cudaEventDestroy(buffer.copied);
+    if (buffer.copied != nullptr && cudaEventDestroy(buffer.copied) != cudaSuccess)
+      (void)cudaGetLastError();
   }
 }
 
 void CudaStaging::free_buffer(Buffer& buffer) noexcept {
+  // Errors cannot be thrown here; they are cleared, so that no later, unrelated check
+  // reports them.
   if (buffer.pages != nullptr) {
-    cudaEventSynchronize(buffer.copied);  // the device may still be reading it
-    if (buffer.registered) cudaHostUnregister(buffer.pages);
+    // The device may still be reading it.
+    if (cudaEventSynchronize(buffer.copied) != cudaSuccess) (void)cudaGetLastError();
+    if (buffer.registered && cudaHostUnregister(buffer.pages) != cudaSuccess)
+      (void)cudaGetLastError();
   }
   buffer.registered = false;
   buffer.pages = nullptr;
