@@ -182,7 +182,7 @@ std::vector<std::int64_t> identity_order(std::int64_t n) {
 // against clearing while it runs (SessionUse), and the model's session current meanwhile, so
 // that whatever the operation allocates (weights, gradients, batch buffers, results) is the
 // model's whichever session the caller's scope names. The model is checked again once the
-// sessions are held, as a clear may have won.
+// sessions are held, as a clear may have won. A scope object of the calling thread.
 class ModelUse {
  public:
   ModelUse(const SequentialImpl& m, std::initializer_list<const Tensor*> tensors = {})
@@ -191,8 +191,13 @@ class ModelUse {
   ModelUse& operator=(const ModelUse&) = delete;
 
   void hold(const Tensor& tensor) { uses_.hold(tensor); }
-  /// The session that was current when the operation began (callbacks run in it).
-  Session& caller() const noexcept { return caller_; }
+  /// Runs `f` (a callback) with the session current that was when the operation began, so
+  /// that what it creates is its caller's.
+  template <typename F>
+  void as_caller(F&& f) const {
+    const SessionScope use(caller_);
+    f();
+  }
 
  private:
   static Session& held_session(const SequentialImpl& m,
@@ -211,13 +216,6 @@ class ModelUse {
   detail::SessionUses uses_;  // before scope_: held_session fills it first
   SessionScope scope_;
 };
-
-// Runs `f` in `session`'s scope: a callback creates its objects where its caller would.
-template <typename F>
-void in_scope(Session& session, F&& f) {
-  const SessionScope use(session);
-  f();
-}
 
 void initialize_layers(SequentialImpl& m, RandomGenerator& rng) {
   for (Layer& layer : m.layers_) {
@@ -376,7 +374,7 @@ History Sequential::fit(const Tensor& x, const Tensor& y, const FitOptions& opti
   }
   for (const auto& cb : options.callbacks) {
     cb->clear_stop_request();
-    in_scope(in_use.caller(), [&] { cb->on_train_begin(*this, log_names); });
+    in_use.as_caller([&] { cb->on_train_begin(*this, log_names); });
   }
 
   ExecutionPlan plan(m.layers_, *m.input_shape_, std::min(options.batch_size, n_train), true);
@@ -396,8 +394,7 @@ History Sequential::fit(const Tensor& x, const Tensor& y, const FitOptions& opti
       std::printf("Epoch %d/%d\n", epoch + 1, options.epochs);
       std::fflush(stdout);
     }
-    for (const auto& cb : options.callbacks)
-      in_scope(in_use.caller(), [&] { cb->on_epoch_begin(epoch); });
+    for (const auto& cb : options.callbacks) in_use.as_caller([&] { cb->on_epoch_begin(epoch); });
     if (options.shuffle) {
       // Fisher-Yates over the training part only; validation samples stay put.
       plan.input(1).storage()->owner().with_rng([&](RandomGenerator& rng) {
@@ -429,7 +426,7 @@ History Sequential::fit(const Tensor& x, const Tensor& y, const FitOptions& opti
                      if (!options.callbacks.empty() || options.verbose == 1) {
                        const Logs batch_logs = logs_of(m, totals);
                        for (const auto& cb : options.callbacks)
-                         in_scope(in_use.caller(), [&] { cb->on_batch_end(step - 1, batch_logs); });
+                         in_use.as_caller([&] { cb->on_batch_end(step - 1, batch_logs); });
                        bar.update(step, batch_logs);
                      }
                    });
@@ -449,15 +446,14 @@ History Sequential::fit(const Tensor& x, const Tensor& y, const FitOptions& opti
     for (const auto& [k, v] : epoch_logs) history.history[k].push_back(v);
     bool stop = false;
     for (const auto& cb : options.callbacks) {
-      in_scope(in_use.caller(), [&] { cb->on_epoch_end(epoch, epoch_logs); });
+      in_use.as_caller([&] { cb->on_epoch_end(epoch, epoch_logs); });
       stop = stop || cb->stop_requested();
     }
     if (stop) break;
   }
   // The last steps are queued still on a GPU: done before another thread may read the weights.
   detail::finish_queued_work(plan.input(1).device());
-  for (const auto& cb : options.callbacks)
-    in_scope(in_use.caller(), [&] { cb->on_train_end(epoch_logs); });
+  for (const auto& cb : options.callbacks) in_use.as_caller([&] { cb->on_train_end(epoch_logs); });
   return history;
 }
 

@@ -52,7 +52,8 @@ TEST_F(ExecutionPlanTest, AnInferencePlanKeepsTwoLayerOutputsAtATimeNotOneForEve
   EXPECT_EQ(activations(), before);
   {
     ExecutionPlan training(model.layers(), {100}, 64, true);
-    const std::size_t outputs = 4 * rounded(64 * 256 * sizeof(float)) + rounded(64 * 10 * 4);
+    const std::size_t outputs =
+        4 * rounded(64 * 256 * sizeof(float)) + rounded(64 * 10 * sizeof(float));
     const std::size_t deltas = 2 * rounded(64 * 256 * sizeof(float));
     EXPECT_EQ(activations() - before, outputs + deltas);
   }
@@ -116,6 +117,29 @@ TEST_F(ExecutionPlanTest, APlanInsideAnotherLeavesTheLayerBuffersOfTheOuterOneIn
     }
   }
   for (const std::string& name : outer) EXPECT_TRUE(live(name)) << name << " after the inner plan";
+}
+
+TEST_F(ExecutionPlanTest, APlanForMoreSamplesGivesTheOuterOneItsLayerBuffersBackWhenItEnds) {
+  Sequential model = model_with_every_training_buffer();
+  ExecutionPlan fit(model.layers(), {6, 6, 2}, 16, true);
+  const MemoryInfo outer = session_.memory_info();
+  {
+    ExecutionPlan evaluate(model.layers(), {6, 6, 2}, 64, false);  // more samples: reserved
+    for (const Layer& layer : model.layers()) {
+      if (layer->is_view()) continue;
+      EXPECT_EQ(layer->reserved_batch(), 64) << layer.name();
+      EXPECT_FALSE(layer->reserved_for_training()) << layer.name();
+    }
+  }
+  for (const Layer& layer : model.layers()) {
+    if (layer->is_view()) continue;
+    EXPECT_EQ(layer->reserved_batch(), 16) << layer.name();
+    EXPECT_TRUE(layer->reserved_for_training()) << layer.name();
+  }
+  const MemoryInfo after = session_.memory_info();
+  EXPECT_EQ(after.live_objects, outer.live_objects) << "the same buffers, remade";
+  for (const Category c : {Category::activations, Category::workspace})
+    EXPECT_EQ(after.by_category[c], outer.by_category[c]) << name_of(c);
 }
 
 }  // namespace

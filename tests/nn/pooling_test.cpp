@@ -276,6 +276,19 @@ TEST(MaxPooling2D, ATrainingPassReservesThePositionsAnInferenceReserveLeftOut) {
   EXPECT_EQ(std::count(g.begin(), g.end(), 1.0f), 8) << "one winner per window";
 }
 
+TEST(MaxPooling2D, UsedOnItsOwnWithoutReserveItKeepsPositionsForABackwardPass) {
+  Session s;
+  SessionScope use(s);
+  Layer pool = MaxPooling2D();
+  pool->build({2, 2, 1});
+  const Tensor x = from_vector(std::vector<float>{1, 4, 2, 3}, {1, 2, 2, 1});
+  const Tensor y = zeros({1, 1, 1, 1});
+  pool->forward(x, y, false);
+  const Tensor dx = zeros({1, 2, 2, 1});
+  pool->backward(x, y, ones({1, 1, 1, 1}), &dx);
+  EXPECT_EQ(dx.to_vector<float>(), (std::vector<float>{0, 1, 0, 0}));
+}
+
 // ---- finite-difference gradients ------------------------------------------------------------
 
 // Max pooling is piecewise linear with a kink wherever two elements of a window swap places:

@@ -53,9 +53,12 @@ class LayerImpl {
   /// Allocates what the layer keeps per batch (masks, indices, workspace) for batches of up
   /// to `batch` samples; called once per batch size, never per step. For training, what
   /// forward and backward need; else (evaluate, predict) only what an inference forward pass
-  /// needs: no dropout masks, no pooling positions, no backward workspace. A training forward
-  /// pass on a layer reserved for less reserves for training itself; a backward pass on a
-  /// layer reserved for inference throws InvalidArgument. @throws OutOfMemory
+  /// needs: no dropout masks, no pooling positions, no backward workspace. A forward pass on a
+  /// layer reserved for less (or not at all: then for training) reserves what it needs itself,
+  /// as Dense's GEMMs borrow from the session what their packing lacks; a backward pass that
+  /// needs what an inference reserve left out throws InvalidArgument.
+  /// @throws OutOfMemory, InvalidArgument (a batch the layer cannot take); the layer is then
+  ///         unreserved.
   void reserve(std::int64_t batch, bool training = true);
   /// Drops what `reserve` allocated.
   void release_batch_buffers() noexcept;

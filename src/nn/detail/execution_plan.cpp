@@ -15,7 +15,7 @@ ExecutionPlan::ExecutionPlan(const std::vector<Layer>& layers, const Shape& inpu
   try {
     reserve(training);
   } catch (...) {
-    release_layer_buffers();
+    release();
     throw;
   }
 }
@@ -47,6 +47,7 @@ void ExecutionPlan::reserve(bool training) {
   turn = 0;
   for (const Layer& layer : layers_) {
     LayerImpl& l = layer.impl();
+    reservations_.push_back({});
     if (l.is_view()) {
       outputs_.push_back(previous);  // same storage, reinterpreted per call
     } else {
@@ -56,11 +57,16 @@ void ExecutionPlan::reserve(bool training) {
                    : turns[turn]);
       turn = 1 - turn;
       // A layer already reserved for this (an outer fit's, whose callback evaluates) keeps
-      // its buffers, and is left to the plan that reserved it.
+      // its buffers, and is left to the plan that reserved it. One reserved for less gets
+      // its old reservation back when this plan ends.
       const bool served =
           l.reserved_batch() >= capacity_ && (l.reserved_for_training() || !training);
-      if (!served) l.reserve(capacity_, training);
-      reserved_.push_back(!served);
+      if (!served) {
+        reservations_.back() = {.made = true,
+                                .previous_batch = l.reserved_batch(),
+                                .previous_training = l.reserved_for_training()};
+        l.reserve(capacity_, training);
+      }
     }
     previous = outputs_.back();
   }
@@ -70,14 +76,26 @@ void ExecutionPlan::reserve(bool training) {
   }
 }
 
-ExecutionPlan::~ExecutionPlan() { release_layer_buffers(); }
+ExecutionPlan::~ExecutionPlan() { release(); }
 
-void ExecutionPlan::release_layer_buffers() noexcept {
-  std::size_t computing = 0;
-  for (const Layer& layer : layers_) {
-    if (layer->is_view()) continue;
-    if (computing < reserved_.size() && reserved_[computing]) layer->release_batch_buffers();
-    ++computing;
+void ExecutionPlan::release() noexcept {
+  input_ = targets_ = scores_ = deltas_[0] = deltas_[1] = Tensor();
+  outputs_.clear();
+  for (std::size_t i = 0; i < reservations_.size(); ++i) {
+    const LayerReservation& r = reservations_[i];
+    if (!r.made) continue;
+    LayerImpl& l = layers_[i].impl();
+    if (r.previous_batch == 0) {
+      l.release_batch_buffers();
+      continue;
+    }
+    try {
+      l.reserve(r.previous_batch, r.previous_training);
+    } catch (...) {
+      // Refused (out of memory): the layer is left unreserved, and the enclosing plan's next
+      // pass reserves what it needs itself.
+      l.release_batch_buffers();
+    }
   }
 }
 
@@ -126,6 +144,8 @@ Tensor ExecutionPlan::output_gradient(std::int64_t rows) const {
 }
 
 void ExecutionPlan::backward(std::int64_t rows) {
+  TABULA_EXPECT(deltas_[0].defined(), InvalidArgument, "backward pass of an execution plan",
+                "a plan made for training", "one made for inference");
   // The first layer that computes needs no input gradient: nothing upstream learns.
   std::size_t first_compute = layers_.size();
   for (std::size_t i = 0; i < layers_.size(); ++i)

@@ -45,7 +45,8 @@ class ExecutionPlan {
  private:
   // Allocates the buffers above and has each layer reserve its own.
   void reserve(bool training);
-  void release_layer_buffers() noexcept;
+  // Frees the plan's own buffers, then gives each layer it reserved back what it had before.
+  void release() noexcept;
 
   std::vector<Layer> layers_;
   Shape input_shape_;
@@ -55,8 +56,16 @@ class ExecutionPlan {
   Shape targets_shape_;
   DType targets_dtype_ = DType::float32;
   Tensor scores_;
-  std::vector<Tensor> outputs_;  // per layer: its output buffer (views share the input's)
-  std::vector<bool> reserved_;   // per computing layer: whether this plan reserved it
+  // What this plan did to a layer's own batch buffers: reserved them, and for what they had
+  // been reserved before (an enclosing plan's, given back when this plan ends).
+  struct LayerReservation {
+    bool made = false;
+    std::int64_t previous_batch = 0;
+    bool previous_training = false;
+  };
+
+  std::vector<Tensor> outputs_;                 // per layer: its output (views share the input's)
+  std::vector<LayerReservation> reservations_;  // per layer
   Tensor deltas_[2];
 };
 

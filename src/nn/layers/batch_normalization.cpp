@@ -89,7 +89,7 @@ class BatchNormalizationLayer final : public LayerImpl {
   }
 
   void backward(const Tensor& x, const Tensor&, const Tensor& dy, const Tensor* dx) override {
-    TABULA_EXPECT(last_forward_ != Mode::none, Error,
+    TABULA_EXPECT(last_forward_ != Mode::none, InvalidArgument,
                   "backward of BatchNormalization layer '" << name() << "'",
                   "a forward pass after reserve(batch, training = true)",
                   (saved_.defined() ? "none" : "batch buffers reserved for inference"));

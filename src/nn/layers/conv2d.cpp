@@ -115,10 +115,11 @@ class Conv2DLayer final : public LayerImpl {
   }
 
   /// The workspace of a plan for at least `batch` samples, and for training when `training`;
-  /// planned here only when a caller skipped reserve() or reserved for less.
+  /// planned here only when a caller skipped reserve() (then for training, as a layer used on
+  /// its own is) or reserved for less.
   void* workspace_for(index_t batch, bool training) {
     if (plan_.batch < batch || (training && !plan_.training))
-      reserve(batch, training || plan_.training);
+      reserve(batch, training || plan_.training || plan_.batch == 0);
     return workspace_.defined() ? workspace_.raw_data() : nullptr;
   }
 

@@ -72,12 +72,13 @@ class MaxPooling2DLayer final : public Pool2DLayer {
   void do_release_batch_buffers() noexcept override { argmax_ = Tensor(); }
 
   // Positions are kept whenever there is room for them, so that a backward pass may follow an
-  // inference forward pass too (a gradient with the statistics fixed, as tests do).
+  // inference forward pass too (as the layer tests do).
   void forward(const Tensor& x, const Tensor& y, bool training) override {
     const index_t n = detail::rows_of(x);
-    // Only when reserve() was skipped, made for fewer samples, or for inference.
+    // Only when reserve() was skipped (then for training, as a layer used on its own is),
+    // made for fewer samples, or for inference.
     if (n > reserved_batch() || (training && !argmax_.defined()))
-      reserve(n, training || argmax_.defined());
+      reserve(n, training || argmax_.defined() || reserved_batch() == 0);
     detail::kernels_for(x.device())
         .max_pool_forward(
             window(n), f32(x), f32(y),
