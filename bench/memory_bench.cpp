@@ -4,6 +4,14 @@
 //   build-bench/memory_bench [--cycles 100] [--threads 2] [--device cpu|cuda]
 // Prints JSON lines: {"library": "tabula", "test": "clear", ...} and {"test": "cycles", ...}.
 //
+//   build-bench/memory_bench --test predict [--threads 2]
+// Inference memory, in a process of its own (CPU): the training benchmark's CNN predicts the
+// 10,000 Fashion-MNIST test images in batches of 1,000, after a warm-up of 10 images in a
+// session of its own; prints {"test": "predict", "rss_before", "rss_peak", "rss_after",
+// "peak_increase" (VmHWM, reset just before, minus rss_before), "accounted_peak" (the session's
+// own peak, weights included), "rss_released" (after release_cached_memory(): the session's
+// pool keeps the batch buffers' segments for its next call until then), "seconds"}.
+//
 // --device cuda (issue 7): the same runs on cuda:0, the figures being the driver's used bytes
 // (total - free, cudaMemGetInfo; every process on the GPU) in place of RSS: used_before,
 // used_peak, used_after, retained; used_first, used_last, growth, slope. The data is copied to
@@ -42,11 +50,69 @@ tb::Sequential mlp(std::int64_t width) {
       {Input({784}), Dense(width, "relu"), Dense(width, "relu"), Dense(10, "softmax")});
 }
 
+// bench/train_bench.cpp's cnn workload.
+tb::Sequential cnn() {
+  using namespace tb::layers;
+  return tb::Sequential({Input({28, 28, 1}), Conv2D(32, {3, 3}, "relu"), MaxPooling2D({2, 2}),
+                         Conv2D(64, {3, 3}, "relu"), MaxPooling2D({2, 2}), Flatten(),
+                         Dense(128, "relu"), Dense(10, "softmax")});
+}
+
+// Makes the kernel's high-water mark (VmHWM) the current RSS, so that the next peak read is of
+// what follows (Linux: "5" to /proc/self/clear_refs).
+void reset_peak_rss() {
+  std::FILE* f = std::fopen("/proc/self/clear_refs", "w");
+  if (f == nullptr || std::fputs("5", f) < 0 || std::fclose(f) != 0)
+    throw tb::Error("memory_bench: cannot reset the peak RSS through /proc/self/clear_refs");
+}
+
+constexpr std::int64_t kPredictBatch = 1000;
+
+// The predict test (see the top of this file).
+void predict_test(int threads) {
+  tb::set_num_threads(threads);
+  tb::Session data_session({.name = "data"});
+  tb::Tensor x;
+  {
+    tb::SessionScope use(data_session);
+    auto [train, test] = tb::datasets::fashion_mnist::load_data();
+    x = test.x.reshape({10000, 28, 28, 1});
+  }
+  {
+    tb::Session warm({.name = "warm-up"});
+    tb::SessionScope use(warm);
+    (void)cnn().predict(tb::Tensor(x.storage(), tb::Shape{10, 28, 28, 1}, x.dtype()),
+                        {.batch_size = 10});
+  }
+  tb::Session session({.name = "trial"});
+  tb::SessionScope use(session);
+  tb::Sequential model = cnn();
+  const std::size_t before = rss_bytes();
+  reset_peak_rss();
+  const auto t0 = std::chrono::steady_clock::now();
+  const tb::Tensor p = model.predict(x, {.batch_size = kPredictBatch});
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const tb::ProcessMemory after = tb::process_memory();
+  const std::size_t accounted_peak = session.memory_info().peak;
+  session.release_cached_memory();
+  const std::size_t released = rss_bytes();
+  std::printf(
+      "{\"library\": \"tabula\", \"threads\": %d, \"version\": \"%s\", \"device\": \"cpu\", "
+      "\"test\": \"predict\", \"batch\": %lld, \"samples\": %lld, \"rss_before\": %zu, "
+      "\"rss_peak\": %zu, \"rss_after\": %zu, \"peak_increase\": %lld, "
+      "\"accounted_peak\": %zu, \"rss_released\": %zu, \"seconds\": %.3f}\n",
+      threads, TABULA_VERSION_STRING, static_cast<long long>(kPredictBatch),
+      static_cast<long long>(p.shape()[0]), before, after.peak_rss, after.rss,
+      static_cast<long long>(after.peak_rss) - static_cast<long long>(before), accounted_peak,
+      released, seconds);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int cycles = 100, threads = 2;
-  std::string device_name = "cpu";
+  std::string device_name = "cpu", test = "clear";
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--cycles"))
       cycles = std::stoi(argv[i + 1]);
@@ -54,11 +120,24 @@ int main(int argc, char** argv) {
       threads = std::stoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--device"))
       device_name = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--test"))
+      test = argv[i + 1];
   }
-  if (cycles < 1 || (device_name != "cpu" && device_name != "cuda")) {
+  if (cycles < 1 || (device_name != "cpu" && device_name != "cuda") ||
+      (test != "clear" && test != "predict") || (test == "predict" && device_name != "cpu")) {
     std::fprintf(stderr,
-                 "usage: memory_bench [--cycles N >= 1] [--threads N] [--device cpu|cuda]\n");
+                 "usage: memory_bench [--cycles N >= 1] [--threads N] [--device cpu|cuda]\n"
+                 "       memory_bench --test predict [--threads N]   (the CPU)\n");
     return 2;
+  }
+  if (test == "predict") {
+    try {
+      predict_test(threads);
+    } catch (const tb::Error& e) {
+      std::fprintf(stderr, "memory_bench: %s\n", e.what());
+      return 1;
+    }
+    return 0;
   }
   const bool on_gpu = device_name == "cuda";
   if (on_gpu) {

@@ -1,7 +1,8 @@
 """tabula against TensorFlow/Keras and PyTorch, side by side in one run: training throughput
 (build-bench/train_bench, bench/peers/keras_train.py, bench/peers/torch_train.py), memory
 given back (build-bench/memory_bench, bench/peers/keras_memory.py, bench/peers/torch_memory.py),
-and the allocator against glibc and the kernel (build-bench/alloc_bench, in the same run).
+inference memory (the same programs with --test predict, on the CPU), and the allocator against
+glibc and the kernel (build-bench/alloc_bench, in the same run).
 
 Every run is a fresh process. For each workload the libraries take turns in a rotating order
 (tabula/Keras/PyTorch, then Keras/PyTorch/tabula, then PyTorch/tabula/Keras, ...), so that drift
@@ -35,7 +36,7 @@ LIBRARIES = ["tabula", "keras", "pytorch"]
 TITLES = {"tabula": "tabula", "keras": "Keras/TF", "pytorch": "PyTorch"}
 PRODUCTS = {"tabula": "tabula", "keras": "TensorFlow", "pytorch": "PyTorch"}  # whose version
 MODULES = {"keras": "tensorflow", "pytorch": "torch"}  # what a peer needs to import
-SUITES = ["train", "memory", "alloc"]
+SUITES = ["train", "memory", "predict", "alloc"]
 # The foundation's allocator targets: a pooled pair of mixed sizes under 50 ns, and blocks of
 # 1 MiB and more at least 10x faster than mmap/munmap.
 ALLOC_PAIR_TARGET_NS = 50.0
@@ -66,6 +67,11 @@ def commands(args):
         ("memory", "tabula"): [os.path.join(args.build, "memory_bench")],
         ("memory", "keras"): [args.python, os.path.join(peers, "keras_memory.py")],
         ("memory", "pytorch"): [args.python, os.path.join(peers, "torch_memory.py")],
+        ("predict", "tabula"): [os.path.join(args.build, "memory_bench"), "--test", "predict"],
+        ("predict", "keras"): [args.python, os.path.join(peers, "keras_memory.py"), "--test",
+                               "predict"],
+        ("predict", "pytorch"): [args.python, os.path.join(peers, "torch_memory.py"), "--test",
+                                 "predict"],
     }
 
 
@@ -353,6 +359,49 @@ def memory_table(results, libraries, cycles, device="cpu"):
     return lines
 
 
+def predict_table(results, libraries):
+    """Inference memory: the peak RSS over one predict call, above the RSS before it."""
+    peers = [l for l in libraries if l != "tabula"]
+
+    def values(library, key):
+        runs = [r for r in results if r["suite"] == "predict" and r["library"] == library
+                and "rss_before" in r]
+        if key == "after_increase":
+            return [r["rss_after"] - r["rss_before"] for r in runs]
+        if key == "released_increase":
+            return [r["rss_released"] - r["rss_before"] for r in runs if "rss_released" in r]
+        return [r[key] for r in runs if key in r]
+
+    head = [""] + [TITLES[l] for l in libraries] + [f"{TITLES[p]} / tabula" for p in peers]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for title, key, scale, ratio in (
+            ("RSS peak during predict, above RSS before it", "peak_increase", byte_scale, True),
+            ("RSS after predict, above RSS before it", "after_increase", byte_scale, False),
+            ("the same after tabula's release_cached_memory()", "released_increase", byte_scale,
+             False),
+            ("time of predict", "seconds", lambda _: (1, " s", 2), True)):
+        medians = {l: statistics.median(v) for l in libraries if (v := values(l, key))}
+        cells = [title]
+        for library in libraries:
+            if library not in medians:  # a figure the library's runs do not have, or no runs
+                cells.append("-" if values(library, "rss_before") else "failed")
+                continue
+            divisor, suffix, digits = scale(medians[library])
+            cells.append(spread([v / divisor for v in values(library, key)], number(digits),
+                                suffix))
+        for p in peers:
+            ok = ratio and "tabula" in medians and p in medians and medians["tabula"] > 0
+            cells.append(f"{medians[p] / medians['tabula']:.2f}x" if ok else "-")
+        lines.append("| " + " | ".join(cells) + " |")
+    if accounted := values("tabula", "accounted_peak"):
+        lines += ["", "tabula's own figure for the same call: the session's peak, "
+                  f"{statistics.median(accounted) / MIB:,.2f} MiB (weights included). "
+                  "VmHWM is reset (/proc/self/clear_refs) just before the call. After it "
+                  "tabula's session keeps the freed batch buffers in its pool for the next call "
+                  "(reserved, in memory_info) until release_cached_memory() or clearing."]
+    return lines
+
+
 def alloc_table(results):
     medians = {r["benchmark"]: r["median_ns"] for r in results if r["suite"] == "alloc"}
     if not medians:
@@ -446,6 +495,10 @@ def report(args, results, libraries, skipped, about):
         lines += ["", f"Memory given back{where} (784-1024-1024-10 one epoch, then "
                   f"{args.cycles} build / fit 20 batches / clear cycles):", ""]
         lines += memory_table(results, libraries, args.cycles, args.device)
+    if "predict" in args.suites and args.device == "cpu":
+        lines += ["", "Inference memory (the cnn workload, untrained, predicts the 10,000 "
+                  "Fashion-MNIST test images in batches of 1,000, in a process of its own):", ""]
+        lines += predict_table(results, libraries)
     if "alloc" in args.suites:
         lines += ["", f"Allocator (`alloc_bench`, median of {args.alloc_repetitions} repetitions; "
                   "tabula only, against glibc and the kernel in the same program):", ""]
@@ -466,7 +519,8 @@ def main():
     parser.add_argument("--python", default=sys.executable, help="the peers' interpreter")
     parser.add_argument("--repetitions", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--suites", nargs="+", default=SUITES, help="train, memory, alloc")
+    parser.add_argument("--suites", nargs="+", default=SUITES,
+                        help="train, memory, predict (the CPU only), alloc")
     parser.add_argument("--alloc-repetitions", type=int, default=5,
                         help="alloc: Google Benchmark repetitions (the table gives medians)")
     parser.add_argument("--alloc-filter", default=None,
@@ -517,6 +571,8 @@ def main():
             for w in args.workloads if "train" in args.suites]
     if "memory" in args.suites:
         jobs.append(("memory", None, ["--cycles", str(args.cycles)] + device))
+    if "predict" in args.suites and args.device == "cpu":
+        jobs.append(("predict", None, []))
     order = [(job, repetition) for job in jobs for repetition in range(args.repetitions)]
     if args.time_limit is not None:
         order.sort(key=lambda item: item[1])  # repetition by repetition (a stable sort)

@@ -17,6 +17,11 @@ def read_idx(path):
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
 
 
+def test_images():
+    """The 10,000 test images as float32 in [0, 1], shape (10000, 28, 28)."""
+    return read_idx(f"{DIRECTORY}/t10k-images-idx3-ubyte.gz").astype(np.float32) / 255.0
+
+
 def train_split():
     """(images as float32 in [0, 1] of shape (60000, 28, 28), labels as int64)."""
     x = read_idx(f"{DIRECTORY}/train-images-idx3-ubyte.gz").astype(np.float32) / 255.0

@@ -3,6 +3,7 @@ memory_main, with Keras's clearing idiom (del model; gc.collect();
 tf.keras.backend.clear_session()).
 
     build-bench/venv/bin/python bench/peers/keras_memory.py [--cycles 100] [--threads 2]
+    build-bench/venv/bin/python bench/peers/keras_memory.py --test predict [--threads 2]
 
 CPU only: --device cuda is refused (exit status protocol.DEVICE_REFUSED), as in keras_train.py.
 """
@@ -23,6 +24,21 @@ def fit(width, x, y, batch):
     return [model]  # the optimizer is the model's
 
 
+def cnn():
+    """keras_train.py's cnn workload."""
+    return keras.Sequential([keras.Input((28, 28, 1)),
+                             keras.layers.Conv2D(32, 3, activation="relu"),
+                             keras.layers.MaxPooling2D(),
+                             keras.layers.Conv2D(64, 3, activation="relu"),
+                             keras.layers.MaxPooling2D(), keras.layers.Flatten(),
+                             keras.layers.Dense(128, activation="relu"),
+                             keras.layers.Dense(10, activation="softmax")])
+
+
+def predict(model, images, batch):
+    return model.predict(images[..., None], batch_size=batch, verbose=0)
+
+
 def clear(trial):
     trial.clear()  # del model
     gc.collect()
@@ -30,4 +46,4 @@ def clear(trial):
 
 
 if __name__ == "__main__":
-    memory_main("keras", version, set_threads, fit, clear)
+    memory_main("keras", version, set_threads, fit, clear, cnn=cnn, predict=predict)

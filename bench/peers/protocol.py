@@ -10,6 +10,7 @@ another, it exits with DEVICE_REFUSED and says so on stderr (the Keras peers are
 On cuda the peer runs on its library's first GPU and reports "device" and the GPU's figures.
 """
 import argparse
+import gc
 import json
 import os
 import resource
@@ -18,7 +19,7 @@ import time
 
 import numpy as np
 
-from fashion_mnist import train_split
+from fashion_mnist import test_images, train_split
 
 WORKLOADS = ["mlp_small", "mlp_large", "cnn", "lstm"]
 DEVICES = ["cpu", "cuda"]
@@ -34,6 +35,45 @@ def rss_bytes():
 
 def peak_rss_bytes():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def reset_peak_rss():
+    """Makes the kernel's high-water mark (VmHWM) the current RSS (Linux: "5" to
+    /proc/self/clear_refs), so that the next hwm_bytes() is the peak of what follows."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def hwm_bytes():
+    """VmHWM, the peak RSS since the last reset_peak_rss(), from /proc/self/status."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+PREDICT_BATCH = 1000
+
+
+def predict_run(common, cnn, predict):
+    """Inference memory, as `memory_bench --test predict` measures it: the training benchmark's
+    CNN (`cnn()`, untrained) predicts the 10,000 test images in batches of 1,000 (`predict(model,
+    images, batch)`, images (n, 28, 28) float32), after a warm-up of 10 images with a model of its
+    own; the peak RSS over the call (VmHWM, reset just before) against the RSS before it."""
+    images = test_images()
+    predict(cnn(), images[:10], 10)
+    gc.collect()
+    model = cnn()
+    before = rss_bytes()
+    reset_peak_rss()
+    start = time.perf_counter()
+    out = predict(model, images, PREDICT_BATCH)
+    seconds = time.perf_counter() - start
+    peak, after = hwm_bytes(), rss_bytes()
+    emit(dict(common, test="predict", batch=PREDICT_BATCH, samples=int(len(out)),
+              rss_before=before, rss_peak=peak, rss_after=after, peak_increase=peak - before,
+              seconds=seconds))
 
 
 def sine_windows(n=20000, steps=50):
@@ -84,7 +124,8 @@ def train_main(library, version, set_threads, train, devices=("cpu",), device_fi
     emit(record)
 
 
-def memory_main(library, version, set_threads, fit, clear, devices=("cpu",), gpu=None):
+def memory_main(library, version, set_threads, fit, clear, devices=("cpu",), gpu=None,
+                cnn=None, predict=None):
     """Memory given back, the runs of bench/memory_bench.cpp: (1) `fit(1024, x, y, 256)` one
     epoch of 784-1024-1024-10, then `clear(trial)` with the library's clearing idiom, RSS before,
     at peak and after; (2) --cycles cycles of fit 20 batches of 128 / clear, hidden width
@@ -100,14 +141,22 @@ def memory_main(library, version, set_threads, fit, clear, devices=("cpu",), gpu
     used_peak, used_after; used_first, used_last), the data is on the GPU before anything is
     measured, and one small fit and clear first warms up what stays for the process (context,
     library handles, kernels), as bench/memory_bench.cpp does; used_context is the first reading,
-    just after the context was made."""
+    just after the context was made.
+
+    --test predict (CPU; `cnn` and `predict` given): predict_run instead, in a process of its
+    own."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--cycles", type=int, default=100)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", choices=DEVICES)
+    parser.add_argument("--test", default="clear", choices=["clear", "predict"])
     args = parser.parse_args()
-    check_device(library, args.device, devices)
+    check_device(library, args.device, devices if args.test == "clear" else ("cpu",))
     set_threads(args.threads)
+    if args.test == "predict":
+        predict_run({"library": library, "threads": args.threads, "version": version(),
+                     "device": args.device}, cnn, predict)
+        return
     images, labels = train_split()
     x, y = images.reshape(60000, 784), labels
     common = {"library": library, "threads": args.threads, "version": version(),

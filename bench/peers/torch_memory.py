@@ -3,6 +3,11 @@ with PyTorch's clearing idiom (del model, optimizer; gc.collect(); and on a GPU
 torch.cuda.empty_cache(), which hands the caching allocator's free blocks back to the driver).
 
     /usr/bin/python3 bench/peers/torch_memory.py [--cycles 100] [--threads 2] [--device cuda]
+    /usr/bin/python3 bench/peers/torch_memory.py --test predict [--threads 2]
+
+--test predict: inference under torch.inference_mode(), each batch's output copied into one
+preallocated tensor (what a user writes; PyTorch frees each intermediate once the next layer has
+read it).
 """
 import gc
 import sys
@@ -35,6 +40,22 @@ def fit(width, x, y, batch):
     return [model, optimizer]
 
 
+def cnn():
+    """torch_train.py's cnn workload (NCHW)."""
+    return nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3),
+                         nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64 * 5 * 5, 128),
+                         nn.ReLU(), nn.Linear(128, 10), nn.Softmax(dim=1))
+
+
+def predict(model, images, batch):
+    x = torch.from_numpy(images[:, None, :, :])  # NCHW, no copy
+    with torch.inference_mode():
+        out = torch.empty(x.shape[0], 10)
+        for i in range(0, x.shape[0], batch):
+            out[i:i + batch] = model(x[i:i + batch])
+    return out
+
+
 def clear(trial):
     trial.clear()  # del model, optimizer
     gc.collect()
@@ -62,4 +83,4 @@ class Gpu:
 
 if __name__ == "__main__":
     memory_main("pytorch", lambda: torch.__version__, set_threads, fit, clear,
-                devices=("cpu", "cuda"), gpu=Gpu)
+                devices=("cpu", "cuda"), gpu=Gpu, cnn=cnn, predict=predict)
