@@ -21,10 +21,11 @@ Shape LayerImpl::build(const Shape& input_shape) {
   return output_shape_;
 }
 
-void LayerImpl::reserve(std::int64_t batch, bool training) {
+void LayerImpl::reserve(std::int64_t batch, bool training, detail::SharedWorkspace* shared) {
   TABULA_EXPECT(batch >= 0, InvalidArgument, "reserve of layer '" << name_ << "'",
                 "a batch size >= 0", batch);
   release_batch_buffers();  // the old buffers go back before the new are asked for
+  shared_workspace_ = shared;  // do_reserve states its need to it
   try {
     do_reserve(batch, training);
   } catch (...) {
@@ -39,6 +40,7 @@ void LayerImpl::release_batch_buffers() noexcept {
   do_release_batch_buffers();
   reserved_batch_ = 0;
   reserved_for_training_ = false;
+  shared_workspace_ = nullptr;
 }
 
 Parameter& LayerImpl::add_weight(const std::string& name, const Shape& shape, bool trainable) {

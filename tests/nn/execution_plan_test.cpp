@@ -142,5 +142,40 @@ TEST_F(ExecutionPlanTest, APlanForMoreSamplesGivesTheOuterOneItsLayerBuffersBack
     EXPECT_EQ(after.by_category[c], outer.by_category[c]) << name_of(c);
 }
 
+// Layers run one at a time: the plan's convolutions unfold into one workspace, as large as the
+// largest one's, not into one each.
+TEST_F(ExecutionPlanTest, TheLayersOfAPlanShareOneWorkspaceAsLargeAsTheLargestNeeds) {
+  Sequential model({layers::Input({16, 16, 3}), layers::Conv2D(8, {3, 3}, "relu"),
+                    layers::Conv2D(16, {3, 3}, "relu"), layers::Flatten(), layers::Dense(2)});
+  const auto bytes_of = [&](const std::string& name) {
+    for (const LiveObject& o : session_.live_objects())
+      if (o.name == name) return o.bytes;
+    return std::size_t{0};
+  };
+  // Names stay unique until a clear: the second plan's is "batch/workspace_1".
+  const auto shared_bytes = [&] {
+    std::size_t bytes = 0;
+    for (const LiveObject& o : session_.live_objects())
+      if (o.name.starts_with("batch/workspace")) bytes += o.bytes;
+    return bytes;
+  };
+  std::size_t largest = 0;
+  for (const Layer& layer : model.layers()) {
+    if (layer->type_name() != "Conv2D") continue;
+    layer->reserve(32);  // on its own: a workspace of its own
+    const std::size_t own = bytes_of(layer.name() + "/columns");
+    EXPECT_GT(own, 0u) << layer.name();
+    largest = std::max(largest, own);
+    layer->release_batch_buffers();
+  }
+  for (const bool training : {true, false}) {
+    ExecutionPlan plan(model.layers(), {16, 16, 3}, 32, training);
+    EXPECT_EQ(shared_bytes(), largest) << "training " << training;
+    for (const std::string& name : live_names())
+      EXPECT_FALSE(name.ends_with("/columns")) << name << ", training " << training;
+  }
+  EXPECT_EQ(shared_bytes(), 0u) << "released with the plan";
+}
+
 }  // namespace
 }  // namespace tabula::detail

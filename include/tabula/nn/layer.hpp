@@ -15,6 +15,9 @@
 namespace tabula {
 
 class RandomGenerator;
+namespace detail {
+class SharedWorkspace;
+}
 
 /// @brief A weight of a layer and, once the model is compiled, its gradient.
 struct Parameter {
@@ -57,14 +60,17 @@ class LayerImpl {
   /// layer reserved for less (or not at all: then for training) reserves what it needs itself,
   /// as Dense's GEMMs borrow from the session what their packing lacks; a backward pass that
   /// needs what an inference reserve left out throws InvalidArgument.
+  /// With `shared` (an execution plan's), the workspace of the layer's passes comes from that
+  /// one buffer, which the plan's layers share, instead of one of the layer's own.
   /// @throws OutOfMemory, InvalidArgument (a batch the layer cannot take); the layer is then
   ///         unreserved.
-  void reserve(std::int64_t batch, bool training = true);
+  void reserve(std::int64_t batch, bool training = true, detail::SharedWorkspace* shared = nullptr);
   /// Drops what `reserve` allocated.
   void release_batch_buffers() noexcept;
   /// The batch size and pass the layer's buffers are reserved for (0: none).
   std::int64_t reserved_batch() const noexcept { return reserved_batch_; }
   bool reserved_for_training() const noexcept { return reserved_for_training_; }
+  detail::SharedWorkspace* reserved_workspace() const noexcept { return shared_workspace_; }
 
   /// y = layer(x). `y` is preallocated with the output shape and x's batch size.
   virtual void forward(const Tensor& x, const Tensor& y, bool training) = 0;
@@ -110,6 +116,7 @@ class LayerImpl {
   bool fused_output_ = false;
   std::int64_t reserved_batch_ = 0;
   bool reserved_for_training_ = false;
+  detail::SharedWorkspace* shared_workspace_ = nullptr;
   std::vector<std::unique_ptr<Parameter>> parameters_;
 };
 

@@ -64,8 +64,9 @@ void ExecutionPlan::reserve(bool training) {
       if (!served) {
         reservations_.back() = {.made = true,
                                 .previous_batch = l.reserved_batch(),
-                                .previous_training = l.reserved_for_training()};
-        l.reserve(capacity_, training);
+                                .previous_training = l.reserved_for_training(),
+                                .previous_workspace = l.reserved_workspace()};
+        l.reserve(capacity_, training, &workspace_);
       }
     }
     previous = outputs_.back();
@@ -74,6 +75,7 @@ void ExecutionPlan::reserve(bool training) {
     for (auto& delta : deltas_)
       delta = empty({capacity_ * widest}, {.category = Category::activations, .name = "delta"});
   }
+  workspace_.allocate();  // as large as the largest need its layers stated
 }
 
 ExecutionPlan::~ExecutionPlan() { release(); }
@@ -81,6 +83,7 @@ ExecutionPlan::~ExecutionPlan() { release(); }
 void ExecutionPlan::release() noexcept {
   input_ = targets_ = scores_ = deltas_[0] = deltas_[1] = Tensor();
   outputs_.clear();
+  workspace_.release();  // the layers it was lent to are released or given their old one below
   for (std::size_t i = 0; i < reservations_.size(); ++i) {
     const LayerReservation& r = reservations_[i];
     if (!r.made) continue;
@@ -90,7 +93,7 @@ void ExecutionPlan::release() noexcept {
       continue;
     }
     try {
-      l.reserve(r.previous_batch, r.previous_training);
+      l.reserve(r.previous_batch, r.previous_training, r.previous_workspace);
     } catch (...) {
       // Refused (out of memory): the layer is left unreserved, and the enclosing plan's next
       // pass reserves what it needs itself.

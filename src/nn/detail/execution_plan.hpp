@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "nn/detail/shared_workspace.hpp"
 #include "tabula/core/tensor.hpp"
 #include "tabula/nn/layer.hpp"
 
@@ -14,8 +15,8 @@ namespace tabula::detail {
 /// gradient buffers for the backward pass, for inference two ping-pong output buffers, all
 /// sized for `capacity` samples; smaller batches use leading views of them. Each layer
 /// reserves its own batch buffers for the same pass, unless an enclosing plan's already serve
-/// (an evaluate inside a fit's callback). A training step therefore allocates nothing. Not
-/// thread-safe.
+/// (an evaluate inside a fit's callback), and the layers share one workspace, which the plan
+/// lends them. A training step therefore allocates nothing. Not thread-safe.
 class ExecutionPlan {
  public:
   /// @param layers built layers; @param input per-sample input shape.
@@ -62,11 +63,13 @@ class ExecutionPlan {
     bool made = false;
     std::int64_t previous_batch = 0;
     bool previous_training = false;
+    SharedWorkspace* previous_workspace = nullptr;
   };
 
   std::vector<Tensor> outputs_;                 // per layer: its output (views share the input's)
   std::vector<LayerReservation> reservations_;  // per layer
   Tensor deltas_[2];
+  SharedWorkspace workspace_{"batch/workspace"};  // lent to the layers it reserves
 };
 
 }  // namespace tabula::detail

@@ -7,6 +7,7 @@
 #include "backend/detail/kernels.hpp"
 #include "nn/detail/gemm_packing.hpp"
 #include "nn/detail/initializers.hpp"
+#include "nn/detail/shared_workspace.hpp"
 #include "nn/detail/tensor_views.hpp"
 #include "nn/detail/window_geometry.hpp"
 #include "session/detail/session_scratch.hpp"
@@ -65,7 +66,10 @@ class Conv2DLayer final : public LayerImpl {
       detail::SessionScratch scratch(kernel_->value);
       plan = convolutions.plan_conv2d(scratch, convolution(batch), training);
     }
-    if (plan.workspace_bytes > 0)
+    // The columns (or cuDNN's workspace): a plan's layers share one buffer, lent by the plan.
+    if (detail::SharedWorkspace* shared = reserved_workspace())
+      shared->need(plan.workspace_bytes);
+    else if (plan.workspace_bytes > 0)
       workspace_ = empty(
           {static_cast<std::int64_t>((plan.workspace_bytes + sizeof(float) - 1) / sizeof(float))},
           {.category = Category::workspace, .name = name() + "/" + plan.workspace_name});
@@ -120,7 +124,10 @@ class Conv2DLayer final : public LayerImpl {
   void* workspace_for(index_t batch, bool training) {
     if (plan_.batch < batch || (training && !plan_.training))
       reserve(batch, training || plan_.training || plan_.batch == 0);
-    return workspace_.defined() ? workspace_.raw_data() : nullptr;
+    if (workspace_.defined()) return workspace_.raw_data();
+    return reserved_workspace() != nullptr && plan_.workspace_bytes > 0
+               ? reserved_workspace()->data()
+               : nullptr;
   }
 
   std::int64_t filters_;
@@ -133,7 +140,7 @@ class Conv2DLayer final : public LayerImpl {
   index_t patch_ = 0;   // kh * kw * in_channels: one row of the columns matrix
   index_t pixels_ = 0;  // out_h * out_w: rows of the columns matrix per sample
   detail::ConvolutionPlan plan_;  // per batch size (reserve)
-  Tensor workspace_;              // the plan's
+  Tensor workspace_;              // the plan's, unless an execution plan lends a shared one
   Tensor packing_;                // the GEMMs' packing buffer, per batch size (reserve)
   Parameter* kernel_ = nullptr;
   Parameter* bias_ = nullptr;

@@ -33,7 +33,9 @@ struct Conv2DOptions {
 /// build has it and the padding is symmetric ("valid", or "same" where the total padding is
 /// even, as with an odd kernel at stride 1), in a
 /// workspace "<name>/cudnn_workspace" (the kernel in cuDNN's layout, its gradient and cuDNN's
-/// own, at most 64 MiB of it); otherwise as on the CPU, with cuBLAS.
+/// own, at most 64 MiB of it); otherwise as on the CPU, with cuBLAS. In a model (fit,
+/// evaluate, predict), the layers share one such workspace, "batch/workspace", as large as the
+/// largest layer's, instead of one each.
 ///
 /// @param filters      number of output channels, > 0
 /// @param kernel_size  (kernel_h, kernel_w), both > 0
