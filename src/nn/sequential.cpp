@@ -186,17 +186,23 @@ std::vector<std::int64_t> identity_order(std::int64_t n) {
 class ModelUse {
  public:
   ModelUse(const SequentialImpl& m, std::initializer_list<const Tensor*> tensors = {})
-      : caller_(current_session()), scope_(held_session(m, tensors, uses_)) {}
+      : model_(m), caller_(current_session()), scope_(held_session(m, tensors, uses_)) {}
   ModelUse(const ModelUse&) = delete;
   ModelUse& operator=(const ModelUse&) = delete;
 
   void hold(const Tensor& tensor) { uses_.hold(tensor); }
   /// Runs `f` (a callback) with the session current that was when the operation began, so
-  /// that what it creates is its caller's.
+  /// that what it creates is its caller's. @throws SessionCleared when `f` destroyed the
+  /// model's session (the operation's scope would name a session that is gone).
   template <typename F>
   void as_caller(F&& f) const {
-    const SessionScope use(caller_);
-    f();
+    {
+      const SessionScope use(caller_);
+      f();
+    }
+    TABULA_EXPECT(model_.core().owner() != nullptr, SessionCleared,
+                  "session of model '" << model_.name_ << "' after a callback", "a live session",
+                  "one the callback destroyed");
   }
 
  private:
@@ -212,6 +218,7 @@ class ModelUse {
     return *owner;
   }
 
+  const SequentialImpl& model_;
   Session& caller_;
   detail::SessionUses uses_;  // before scope_: held_session fills it first
   SessionScope scope_;

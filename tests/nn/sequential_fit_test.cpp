@@ -2,15 +2,16 @@
 // output, callbacks and their logs, accuracy resolved like Keras, and reset_weights resetting
 // the optimizer too.
 
-#include "tabula/nn/sequential.hpp"
-
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <memory>
+#include <optional>
 #include <sstream>
 
 #include "support/blobs.hpp"
 #include "support/expect_error.hpp"
+#include "tabula/nn/sequential.hpp"
 #include "tabula/tabula.hpp"
 
 namespace tabula {
@@ -314,6 +315,24 @@ TEST_F(SequentialFitTest, AModelAllocatesInItsOwnSessionWhereverItIsCalledFrom) 
   };
   EXPECT_TRUE(holds(session_, model.name() + "/predictions"));
   EXPECT_EQ(predictions.shape(), Shape({64, 3}));
+}
+
+TEST_F(SequentialFitTest, ACallbackThatDestroysTheModelsSessionEndsFitWithSessionCleared) {
+  auto [x, y] = blobs(64, 23);
+  auto owned = std::make_unique<Session>(SessionOptions{.name = "short-lived"});
+  std::optional<Sequential> model;
+  {
+    SessionScope use(*owned);
+    model.emplace(small_model());
+    model->compile(optimizers::Adam(), "sparse_categorical_crossentropy");
+  }
+  auto destroy =
+      callbacks::LambdaCallback({.on_epoch_end = [&](int, const Logs&) { owned.reset(); }});
+  const std::string message = thrown_message<SessionCleared>([&] {
+    model->fit(x, y, {.epochs = 3, .batch_size = 16, .verbose = 0, .callbacks = {destroy}});
+  });
+  expect_contains(message, {"model 'sequential", "destroyed"});
+  EXPECT_THROW(model->predict(x), SessionCleared) << "stale, not undefined";
 }
 
 TEST_F(SequentialFitTest, AccuracyIsBinaryForBinaryCrossentropy) {
