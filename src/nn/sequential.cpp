@@ -186,23 +186,25 @@ std::vector<std::int64_t> identity_order(std::int64_t n) {
 class ModelUse {
  public:
   ModelUse(const SequentialImpl& m, std::initializer_list<const Tensor*> tensors = {})
-      : model_(m), caller_(current_session()), scope_(held_session(m, tensors, uses_)) {}
+      : model_(m),
+        caller_(current_session()),
+        caller_core_(caller_.core().shared_from_this()),
+        scope_(held_session(m, tensors, uses_)) {}
   ModelUse(const ModelUse&) = delete;
   ModelUse& operator=(const ModelUse&) = delete;
 
   void hold(const Tensor& tensor) { uses_.hold(tensor); }
   /// Runs `f` (a callback) with the session current that was when the operation began, so
-  /// that what it creates is its caller's. @throws SessionCleared when `f` destroyed the
-  /// model's session (the operation's scope would name a session that is gone).
+  /// that what it creates is its caller's. @throws SessionCleared when a callback destroyed
+  /// that session or the model's (a scope would then name a session that is gone).
   template <typename F>
   void as_caller(F&& f) const {
+    expect_sessions_live();
     {
       const SessionScope use(caller_);
       f();
     }
-    TABULA_EXPECT(model_.core().owner() != nullptr, SessionCleared,
-                  "session of model '" << model_.name_ << "' after a callback", "a live session",
-                  "one the callback destroyed");
+    expect_sessions_live();
   }
 
  private:
@@ -218,8 +220,18 @@ class ModelUse {
     return *owner;
   }
 
+  void expect_sessions_live() const {
+    TABULA_EXPECT(model_.core().owner() != nullptr, SessionCleared,
+                  "session of model '" << model_.name_ << "' after a callback", "a live session",
+                  "one the callback destroyed");
+    TABULA_EXPECT(caller_core_->owner() != nullptr, SessionCleared,
+                  "session current when model '" << model_.name_ << "' was called",
+                  "a live session", "one a callback destroyed");
+  }
+
   const SequentialImpl& model_;
   Session& caller_;
+  std::shared_ptr<detail::SessionCore> caller_core_;  // to see whether caller_ still exists
   detail::SessionUses uses_;  // before scope_: held_session fills it first
   SessionScope scope_;
 };

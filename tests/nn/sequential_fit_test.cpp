@@ -335,6 +335,42 @@ TEST_F(SequentialFitTest, ACallbackThatDestroysTheModelsSessionEndsFitWithSessio
   EXPECT_THROW(model->predict(x), SessionCleared) << "stale, not undefined";
 }
 
+// Unwinding from there gives no layer back a reservation in the destroyed session: with a
+// layer reserved beforehand (as an enclosing plan's would be), that would allocate through it.
+TEST_F(SequentialFitTest, ADestroyedSessionIsNotAllocatedInWhileFitUnwinds) {
+  auto [x, y] = blobs(64, 29);
+  auto owned = std::make_unique<Session>(SessionOptions{.name = "short-lived"});
+  std::optional<Sequential> model;
+  {
+    SessionScope use(*owned);
+    model.emplace(small_model());
+    model->compile(optimizers::Adam(), "sparse_categorical_crossentropy");
+    model->layers()[0]->reserve(8);
+  }
+  auto destroy =
+      callbacks::LambdaCallback({.on_epoch_end = [&](int, const Logs&) { owned.reset(); }});
+  EXPECT_THROW(
+      model->fit(x, y, {.epochs = 2, .batch_size = 16, .verbose = 0, .callbacks = {destroy}}),
+      SessionCleared);
+}
+
+TEST_F(SequentialFitTest, ACallbackThatDestroysTheCallersSessionEndsFitWithSessionCleared) {
+  auto [x, y] = blobs(64, 31);
+  Sequential model = small_model();  // in session_
+  model.compile(optimizers::Adam(), "sparse_categorical_crossentropy");
+  auto caller = std::make_unique<Session>(SessionOptions{.name = "caller"});
+  auto destroy =
+      callbacks::LambdaCallback({.on_epoch_end = [&](int, const Logs&) { caller.reset(); }});
+  std::string message;
+  {
+    SessionScope use(*caller);
+    message = thrown_message<SessionCleared>([&] {
+      model.fit(x, y, {.epochs = 3, .batch_size = 16, .verbose = 0, .callbacks = {destroy}});
+    });
+  }
+  expect_contains(message, {"session current when model", "destroyed"});
+}
+
 TEST_F(SequentialFitTest, AccuracyIsBinaryForBinaryCrossentropy) {
   // Three independent yes/no outputs per sample: Keras resolves "accuracy" to
   // binary_accuracy (each output thresholded at 0.5), not to an argmax over the outputs.

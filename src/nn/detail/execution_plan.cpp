@@ -4,12 +4,16 @@
 
 #include "nn/detail/batch_score.hpp"
 #include "nn/detail/tensor_views.hpp"
+#include "session/detail/session_core.hpp"
 
 namespace tabula::detail {
 
 ExecutionPlan::ExecutionPlan(const std::vector<Layer>& layers, const Shape& input,
                              std::int64_t capacity, bool training)
-    : layers_(layers), input_shape_(input), capacity_(capacity) {
+    : layers_(layers),
+      input_shape_(input),
+      capacity_(capacity),
+      session_(current_session().core().shared_from_this()) {
   // A buffer refused half-way leaves no layer holding batch buffers: no destructor runs for
   // an object whose constructor threw.
   try {
@@ -88,7 +92,7 @@ void ExecutionPlan::release() noexcept {
     const LayerReservation& r = reservations_[i];
     if (!r.made) continue;
     LayerImpl& l = layers_[i].impl();
-    if (r.previous_batch == 0) {
+    if (r.previous_batch == 0 || session_->owner() == nullptr) {
       l.release_batch_buffers();
       continue;
     }

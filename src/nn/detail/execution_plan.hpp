@@ -2,6 +2,7 @@
 // Runs a stack of layers over batches in buffers allocated once per batch capacity.
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "nn/detail/shared_workspace.hpp"
@@ -9,6 +10,8 @@
 #include "tabula/nn/layer.hpp"
 
 namespace tabula::detail {
+
+class SessionCore;
 
 /// The per-batch memory of a model, reserved once (ggml's reserve-then-run): an input
 /// staging buffer, for training one output buffer per computing layer and two ping-pong
@@ -70,6 +73,9 @@ class ExecutionPlan {
   std::vector<LayerReservation> reservations_;  // per layer
   Tensor deltas_[2];
   SharedWorkspace workspace_{"batch/workspace"};  // lent to the layers it reserves
+  // The session the plan allocates in: when its Session object is gone (a callback destroyed
+  // it), release() gives no layer its old reservation back, which would allocate in it.
+  std::shared_ptr<SessionCore> session_;
 };
 
 }  // namespace tabula::detail

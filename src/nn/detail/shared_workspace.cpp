@@ -4,18 +4,21 @@
 
 namespace tabula::detail {
 
-void SharedWorkspace::need(std::size_t bytes) {
-  if (bytes <= bytes_) return;
+bool SharedWorkspace::need(std::size_t bytes) noexcept {
+  if (bytes <= bytes_) return true;
+  if (allocated_) return false;
   bytes_ = bytes;
-  if (allocated_) allocate();
+  return true;
 }
 
 void SharedWorkspace::allocate() {
-  allocated_ = true;
-  if (bytes_ == 0) return;
-  buffer_ = Tensor();  // the old one goes back before the larger is asked for
+  if (allocated_ || bytes_ == 0) {
+    allocated_ = true;
+    return;
+  }
   buffer_ = empty({static_cast<std::int64_t>((bytes_ + sizeof(float) - 1) / sizeof(float))},
                   {.category = Category::workspace, .name = name_});
+  allocated_ = true;  // only now: a refused buffer leaves the workspace to be allocated again
 }
 
 }  // namespace tabula::detail

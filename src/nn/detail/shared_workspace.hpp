@@ -19,10 +19,12 @@ class SharedWorkspace {
   SharedWorkspace(const SharedWorkspace&) = delete;
   SharedWorkspace& operator=(const SharedWorkspace&) = delete;
 
-  /// Makes the workspace at least `bytes`; once allocated, a larger need allocates it again.
+  /// Makes the workspace at least `bytes` before it is allocated; true when it then holds them.
+  /// Once allocated it does not grow (a layer lent it may be running): false for a larger
+  /// need, and the layer keeps a workspace of its own.
+  bool need(std::size_t bytes) noexcept;
+  /// Allocates the largest need so far (nothing when there is none), once.
   /// @throws OutOfMemory
-  void need(std::size_t bytes);
-  /// Allocates the largest need so far (nothing when there is none). @throws OutOfMemory
   void allocate();
   /// Gives the buffer back and forgets every need.
   void release() noexcept {

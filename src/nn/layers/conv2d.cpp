@@ -66,10 +66,11 @@ class Conv2DLayer final : public LayerImpl {
       detail::SessionScratch scratch(kernel_->value);
       plan = convolutions.plan_conv2d(scratch, convolution(batch), training);
     }
-    // The columns (or cuDNN's workspace): a plan's layers share one buffer, lent by the plan.
-    if (detail::SharedWorkspace* shared = reserved_workspace())
-      shared->need(plan.workspace_bytes);
-    else if (plan.workspace_bytes > 0)
+    // The columns (or cuDNN's workspace): a plan's layers share one buffer, lent by the plan,
+    // unless it cannot hold them.
+    detail::SharedWorkspace* shared = reserved_workspace();
+    lent_workspace_ = shared != nullptr && shared->need(plan.workspace_bytes);
+    if (!lent_workspace_ && plan.workspace_bytes > 0)
       workspace_ = empty(
           {static_cast<std::int64_t>((plan.workspace_bytes + sizeof(float) - 1) / sizeof(float))},
           {.category = Category::workspace, .name = name() + "/" + plan.workspace_name});
@@ -78,6 +79,7 @@ class Conv2DLayer final : public LayerImpl {
   }
   void do_release_batch_buffers() noexcept override {
     workspace_ = packing_ = Tensor();
+    lent_workspace_ = false;
     plan_ = {};
   }
 
@@ -125,9 +127,7 @@ class Conv2DLayer final : public LayerImpl {
     if (plan_.batch < batch || (training && !plan_.training))
       reserve(batch, training || plan_.training || plan_.batch == 0);
     if (workspace_.defined()) return workspace_.raw_data();
-    return reserved_workspace() != nullptr && plan_.workspace_bytes > 0
-               ? reserved_workspace()->data()
-               : nullptr;
+    return lent_workspace_ && plan_.workspace_bytes > 0 ? reserved_workspace()->data() : nullptr;
   }
 
   std::int64_t filters_;
@@ -141,6 +141,7 @@ class Conv2DLayer final : public LayerImpl {
   index_t pixels_ = 0;  // out_h * out_w: rows of the columns matrix per sample
   detail::ConvolutionPlan plan_;  // per batch size (reserve)
   Tensor workspace_;              // the plan's, unless an execution plan lends a shared one
+  bool lent_workspace_ = false;   // reserved_workspace() holds the plan's
   Tensor packing_;                // the GEMMs' packing buffer, per batch size (reserve)
   Parameter* kernel_ = nullptr;
   Parameter* bias_ = nullptr;
