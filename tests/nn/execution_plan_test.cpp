@@ -87,7 +87,8 @@ TEST_F(ExecutionPlanTest, AnInferencePlanReservesNoLayerBufferThatOnlyTrainingNe
   }
   {
     ExecutionPlan training(model.layers(), {6, 6, 2}, 8, true);
-    EXPECT_EQ(training_only().size(), 5u) << "mask, argmax, batch_statistics, dh and dc";
+    EXPECT_EQ(training_only().size(), 3u)
+        << "mask, argmax and batch_statistics (the LSTM's dh and dc are in the shared workspace)";
   }
   EXPECT_EQ(training_only(), std::vector<std::string>{}) << "released with the plan";
 }
@@ -175,6 +176,46 @@ TEST_F(ExecutionPlanTest, TheLayersOfAPlanShareOneWorkspaceAsLargeAsTheLargestNe
       EXPECT_FALSE(name.ends_with("/columns")) << name << ", training " << training;
   }
   EXPECT_EQ(shared_bytes(), 0u) << "released with the plan";
+}
+
+// The LSTM's backward workspace (dh, dc, the recurrence's) carved from the plan's shared one
+// computes what its own buffers compute, for each of two stacked layers.
+TEST_F(ExecutionPlanTest, LayersComputeTheSameGradientsInTheSharedWorkspaceAsInTheirOwn) {
+  Sequential model(
+      {layers::Input({5, 3}), layers::LSTM(6, {.return_sequences = true}), layers::LSTM(4)});
+  model.compile(optimizers::SGD(0.1), "mse");  // gradients
+  const Tensor x = random_uniform({7, 5, 3}, -1.0f, 1.0f);
+  const Tensor dy = random_uniform({7, 4}, -1.0f, 1.0f);
+  const auto gradients = [&] {
+    std::vector<std::vector<float>> out;
+    for (const Layer& layer : model.layers())
+      for (Parameter* p : layer->parameters())
+        if (p->gradient.defined()) out.push_back(p->gradient.to_vector<float>());
+    return out;
+  };
+  std::vector<std::vector<float>> in_plan;
+  {
+    ExecutionPlan plan(model.layers(), {5, 3}, 7, true);
+    copy_bytes(plan.input(7).raw_data(), plan.input(7).device(), x.raw_data(), x.device(),
+               x.nbytes());
+    plan.forward(7, true);
+    const Tensor g = plan.output_gradient(7);
+    copy_bytes(g.raw_data(), g.device(), dy.raw_data(), dy.device(), dy.nbytes());
+    plan.backward(7);
+    in_plan = gradients();
+  }
+  std::vector<Layer> computing;
+  for (const Layer& layer : model.layers())
+    if (!layer->is_view()) computing.push_back(layer);
+  ASSERT_EQ(computing.size(), 2u);
+  for (const Layer& layer : computing) layer->reserve(7);  // workspaces of their own
+  const Tensor h = zeros({7, 5, 6}), y = zeros({7, 4}), dh = zeros({7, 5, 6});
+  computing[0]->forward(x, h, true);
+  computing[1]->forward(h, y, true);
+  computing[1]->backward(h, y, dy.clone(), &dh);
+  computing[0]->backward(x, h, dh, nullptr);
+  EXPECT_EQ(gradients(), in_plan);
+  for (const Layer& layer : computing) layer->release_batch_buffers();
 }
 
 }  // namespace

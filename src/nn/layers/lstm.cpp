@@ -1,14 +1,17 @@
 #include "tabula/nn/layers/lstm.hpp"
 
 #include <algorithm>
+#include <cstddef>
 #include <string_view>
 #include <vector>
 
 #include "backend/detail/device_copy.hpp"
 #include "backend/detail/kernels.hpp"
 #include "backend/detail/recurrent_kernels.hpp"
+#include "memory/detail/align.hpp"
 #include "nn/detail/gemm_packing.hpp"
 #include "nn/detail/initializers.hpp"
+#include "nn/detail/shared_workspace.hpp"
 #include "nn/detail/tensor_views.hpp"
 #include "session/detail/session_scratch.hpp"
 #include "tabula/core/errors.hpp"
@@ -36,10 +39,10 @@ Activation lstm_activation(std::string_view option, const std::string& value) {
 //                       (h_{T-1} goes straight to y); with it, y holds every h_t. Either way
 //                       the h_t of all samples are one (B * T, U) matrix, which the recurrent
 //                       kernel's gradient reads in one gemm (see backward)
-//   dh_, dc_ (B, U)     the gradients flowing back through the recurrence (workspace;
-//                       reserved for training only)
-//   recurrence_         what the device's recurrence asks for (lstm_workspace_bytes), if any
-//                       (training only)
+//   dh_, dc_ (B, U)     the gradients flowing back through the recurrence, and
+//   recurrence_         what the device's recurrence asks for (lstm_workspace_bytes), if any:
+//                       the backward pass's workspace, reserved for training only, and carved
+//                       from an execution plan's shared workspace when one is lent
 class LSTMLayer final : public LayerImpl {
  public:
   LSTMLayer(std::int64_t units, const LSTMOptions& options)
@@ -90,13 +93,16 @@ class LSTMLayer final : public LayerImpl {
       detail::zero_bytes(hidden_.raw_data(), hidden_.device(), hidden_.nbytes());  // last slots
     }
     if (training) {
-      dh_ = buffer({batch, units_}, Category::workspace, "dh");
-      dc_ = buffer({batch, units_}, Category::workspace, "dc");
-      const std::size_t recurrence_bytes =
-          detail::recurrent_kernels_for(kernel_->value.device()).lstm_workspace_bytes(units_);
-      if (recurrence_bytes > 0)
-        recurrence_ = buffer({static_cast<std::int64_t>(recurrence_bytes / sizeof(float))},
-                             Category::workspace, "recurrence");
+      const BackwardLayout layout = backward_layout(batch);
+      detail::SharedWorkspace* shared = reserved_workspace();
+      lent_workspace_ = shared != nullptr && shared->need(layout.bytes);
+      if (!lent_workspace_) {
+        dh_ = buffer({batch, units_}, Category::workspace, "dh");
+        dc_ = buffer({batch, units_}, Category::workspace, "dc");
+        if (layout.recurrence_bytes > 0)
+          recurrence_ = buffer({static_cast<std::int64_t>(layout.recurrence_bytes / sizeof(float))},
+                               Category::workspace, "recurrence");
+      }
     }
     const index_t T = timesteps_, U = units_, G = 4 * units_;
     // The input projection and the recurrence's steps; for training also the backward GEMMs.
@@ -110,13 +116,14 @@ class LSTMLayer final : public LayerImpl {
 
   void do_release_batch_buffers() noexcept override {
     gates_ = cells_ = hidden_ = dh_ = dc_ = recurrence_ = packing_ = Tensor();
+    lent_workspace_ = false;
   }
 
   void forward(const Tensor& x, const Tensor& y, bool training) override {
     // Only when reserve() was skipped (then for training, as a layer used on its own is), made
     // for fewer samples, or for inference.
-    if (detail::rows_of(x) > reserved_batch() || (training && !dh_.defined()))
-      reserve(detail::rows_of(x), training || dh_.defined() || reserved_batch() == 0);
+    if (detail::rows_of(x) > reserved_batch() || (training && !reserved_for_training()))
+      reserve(detail::rows_of(x), training || reserved_for_training() || reserved_batch() == 0);
     const index_t rows = checked_rows(x);
     auto& k = detail::kernels_for(x.device());
     detail::SessionScratch scratch(kernel_->value, packing_);  // the GEMMs' packing buffers
@@ -134,7 +141,8 @@ class LSTMLayer final : public LayerImpl {
   }
 
   void backward(const Tensor& x, const Tensor& y, const Tensor& dy, const Tensor* dx) override {
-    TABULA_EXPECT(dh_.defined(), InvalidArgument, "backward of LSTM layer '" << name() << "'",
+    TABULA_EXPECT(reserved_for_training(), InvalidArgument,
+                  "backward of LSTM layer '" << name() << "'",
                   "a forward pass after reserve(batch, training = true)",
                   "batch buffers reserved for inference (no gradients through the recurrence)");
     const index_t rows = checked_rows(x);
@@ -149,10 +157,20 @@ class LSTMLayer final : public LayerImpl {
     sequence.dy = f32(dy);
     sequence.dy_every_step = return_sequences_;
     sequence.step.dy_ld = return_sequences_ ? T * U : U;
-    sequence.dh = f32(dh_);
-    sequence.dc = f32(dc_);
-    detail::zero_bytes(sequence.dc, dc_.device(),
-                       static_cast<std::size_t>(rows * U) * sizeof(float));
+    if (lent_workspace_) {
+      auto* base = static_cast<std::byte*>(reserved_workspace()->data());
+      const BackwardLayout layout = backward_layout(reserved_batch());
+      sequence.dh = reinterpret_cast<float*>(base);
+      sequence.dc = reinterpret_cast<float*>(base + layout.dc_at);
+      sequence.workspace = layout.recurrence_bytes > 0
+                               ? reinterpret_cast<float*>(base + layout.recurrence_at)
+                               : nullptr;
+    } else {
+      sequence.dh = f32(dh_);
+      sequence.dc = f32(dc_);
+      sequence.workspace = recurrence_.defined() ? f32(recurrence_) : nullptr;
+    }
+    detail::zero_bytes(sequence.dc, x.device(), static_cast<std::size_t>(rows * U) * sizeof(float));
     rk.lstm_backward_sequence(k, scratch, sequence);
 
     // d(recurrent_kernel) = sum over samples b and steps t >= 1 of h_{b,t-1}^T dg_{b,t}. With
@@ -207,8 +225,24 @@ class LSTMLayer final : public LayerImpl {
       s.last_ld = U;
     }
     s.hidden_ld = T * U;
-    if (recurrence_.defined()) s.workspace = f32(recurrence_);
     return s;
+  }
+
+  // Where dh, dc and the recurrence's workspace lie in one workspace for batches of `batch`
+  // (each on a 256-byte boundary, as a GPU's own allocations are).
+  struct BackwardLayout {
+    std::size_t dc_at, recurrence_at, recurrence_bytes, bytes;
+  };
+  BackwardLayout backward_layout(index_t batch) const {
+    constexpr std::size_t kAlignment = 256;
+    const std::size_t state =
+        detail::round_up(static_cast<std::size_t>(batch * units_) * sizeof(float), kAlignment);
+    const std::size_t recurrence =
+        detail::recurrent_kernels_for(kernel_->value.device()).lstm_workspace_bytes(units_);
+    return {.dc_at = state,
+            .recurrence_at = 2 * state,
+            .recurrence_bytes = recurrence,
+            .bytes = 2 * state + recurrence};
   }
 
   index_t checked_rows(const Tensor& x) const {
@@ -231,6 +265,7 @@ class LSTMLayer final : public LayerImpl {
   Parameter* recurrent_kernel_ = nullptr;
   Parameter* bias_ = nullptr;
   Tensor gates_, cells_, hidden_, dh_, dc_, recurrence_;
+  bool lent_workspace_ = false;  // dh, dc and recurrence lie in reserved_workspace()
   Tensor packing_;  // the GEMMs' packing buffer, per batch size (reserve)
 };
 
