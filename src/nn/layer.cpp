@@ -36,6 +36,11 @@ void LayerImpl::reserve(std::int64_t batch, bool training, detail::SharedWorkspa
   reserved_for_training_ = training;
 }
 
+void LayerImpl::reserve_if_needed(std::int64_t batch, bool training) {
+  if (reserved_for(batch, training)) return;
+  reserve(batch, training || reserved_for_training_ || reserved_batch_ == 0);
+}
+
 void LayerImpl::release_batch_buffers() noexcept {
   do_release_batch_buffers();
   reserved_batch_ = 0;

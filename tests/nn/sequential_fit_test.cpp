@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <memory>
-#include <optional>
 #include <sstream>
 
 #include "support/blobs.hpp"
@@ -317,22 +316,29 @@ TEST_F(SequentialFitTest, AModelAllocatesInItsOwnSessionWhereverItIsCalledFrom) 
   EXPECT_EQ(predictions.shape(), Shape({64, 3}));
 }
 
+// small_model(), compiled, in `session`.
+Sequential compiled_in(Session& session) {
+  SessionScope use(session);
+  Sequential model = small_model();
+  model.compile(optimizers::Adam(), "sparse_categorical_crossentropy");
+  return model;
+}
+
+// A callback that destroys `session` at the end of an epoch.
+std::shared_ptr<Callback> destroying(std::unique_ptr<Session>& session) {
+  return callbacks::LambdaCallback({.on_epoch_end = [&](int, const Logs&) { session.reset(); }});
+}
+
 TEST_F(SequentialFitTest, ACallbackThatDestroysTheModelsSessionEndsFitWithSessionCleared) {
   auto [x, y] = blobs(64, 23);
   auto owned = std::make_unique<Session>(SessionOptions{.name = "short-lived"});
-  std::optional<Sequential> model;
-  {
-    SessionScope use(*owned);
-    model.emplace(small_model());
-    model->compile(optimizers::Adam(), "sparse_categorical_crossentropy");
-  }
-  auto destroy =
-      callbacks::LambdaCallback({.on_epoch_end = [&](int, const Logs&) { owned.reset(); }});
+  Sequential model = compiled_in(*owned);
   const std::string message = thrown_message<SessionCleared>([&] {
-    model->fit(x, y, {.epochs = 3, .batch_size = 16, .verbose = 0, .callbacks = {destroy}});
+    model.fit(x, y,
+              {.epochs = 3, .batch_size = 16, .verbose = 0, .callbacks = {destroying(owned)}});
   });
   expect_contains(message, {"model 'sequential", "destroyed"});
-  EXPECT_THROW(model->predict(x), SessionCleared) << "stale, not undefined";
+  EXPECT_THROW(model.predict(x), SessionCleared) << "stale, not undefined";
 }
 
 // Unwinding from there gives no layer back a reservation in the destroyed session: with a
@@ -340,17 +346,14 @@ TEST_F(SequentialFitTest, ACallbackThatDestroysTheModelsSessionEndsFitWithSessio
 TEST_F(SequentialFitTest, ADestroyedSessionIsNotAllocatedInWhileFitUnwinds) {
   auto [x, y] = blobs(64, 29);
   auto owned = std::make_unique<Session>(SessionOptions{.name = "short-lived"});
-  std::optional<Sequential> model;
+  Sequential model = compiled_in(*owned);
   {
     SessionScope use(*owned);
-    model.emplace(small_model());
-    model->compile(optimizers::Adam(), "sparse_categorical_crossentropy");
-    model->layers()[0]->reserve(8);
+    model.layers()[0]->reserve(8);
   }
-  auto destroy =
-      callbacks::LambdaCallback({.on_epoch_end = [&](int, const Logs&) { owned.reset(); }});
   EXPECT_THROW(
-      model->fit(x, y, {.epochs = 2, .batch_size = 16, .verbose = 0, .callbacks = {destroy}}),
+      model.fit(x, y,
+                {.epochs = 2, .batch_size = 16, .verbose = 0, .callbacks = {destroying(owned)}}),
       SessionCleared);
 }
 
@@ -359,8 +362,7 @@ TEST_F(SequentialFitTest, ACallbackThatDestroysTheCallersSessionEndsFitWithSessi
   Sequential model = small_model();  // in session_
   model.compile(optimizers::Adam(), "sparse_categorical_crossentropy");
   auto caller = std::make_unique<Session>(SessionOptions{.name = "caller"});
-  auto destroy =
-      callbacks::LambdaCallback({.on_epoch_end = [&](int, const Logs&) { caller.reset(); }});
+  auto destroy = destroying(caller);
   std::string message;
   {
     SessionScope use(*caller);

@@ -70,6 +70,11 @@ class LayerImpl {
   /// The batch size and pass the layer's buffers are reserved for (0: none).
   std::int64_t reserved_batch() const noexcept { return reserved_batch_; }
   bool reserved_for_training() const noexcept { return reserved_for_training_; }
+  /// Whether the layer's buffers serve passes of up to `batch` samples (and backward ones, for
+  /// `training`).
+  bool reserved_for(std::int64_t batch, bool training) const noexcept {
+    return reserved_batch_ >= batch && (reserved_for_training_ || !training);
+  }
   detail::SharedWorkspace* reserved_workspace() const noexcept { return shared_workspace_; }
 
   /// y = layer(x). `y` is preallocated with the output shape and x's batch size.
@@ -106,6 +111,10 @@ class LayerImpl {
   /// Override: drop them (they are not needed again until the next `reserve`).
   virtual void do_release_batch_buffers() noexcept {}
   Parameter& add_weight(const std::string& name, const Shape& shape, bool trainable = true);
+  /// For a forward pass of `batch` samples on a layer reserved for less (or skipped: then for
+  /// training, as a layer used on its own is): reserves what the pass needs, keeping a
+  /// training reservation a training one. @throws OutOfMemory
+  void reserve_if_needed(std::int64_t batch, bool training);
   bool fused_output() const noexcept { return fused_output_; }
 
  private:

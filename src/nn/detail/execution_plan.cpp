@@ -63,8 +63,7 @@ void ExecutionPlan::reserve(bool training) {
       // A layer already reserved for this (an outer fit's, whose callback evaluates) keeps
       // its buffers, and is left to the plan that reserved it. One reserved for less gets
       // its old reservation back when this plan ends.
-      const bool served =
-          l.reserved_batch() >= capacity_ && (l.reserved_for_training() || !training);
+      const bool served = l.reserved_for(capacity_, training);
       if (!served) {
         reservations_.back() = {.made = true,
                                 .previous_batch = l.reserved_batch(),

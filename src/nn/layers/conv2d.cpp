@@ -121,11 +121,9 @@ class Conv2DLayer final : public LayerImpl {
   }
 
   /// The workspace of a plan for at least `batch` samples, and for training when `training`;
-  /// planned here only when a caller skipped reserve() (then for training, as a layer used on
-  /// its own is) or reserved for less.
+  /// planned here only when a caller skipped reserve() or reserved for less.
   void* workspace_for(index_t batch, bool training) {
-    if (plan_.batch < batch || (training && !plan_.training))
-      reserve(batch, training || plan_.training || plan_.batch == 0);
+    reserve_if_needed(batch, training);
     if (workspace_.defined()) return workspace_.raw_data();
     return lent_workspace_ && plan_.workspace_bytes > 0 ? reserved_workspace()->data() : nullptr;
   }

@@ -37,8 +37,7 @@ class DropoutLayer final : public LayerImpl {
       return;
     }
     const std::int64_t n = x.numel();
-    // Only when reserve() was skipped, made for fewer samples, or for inference.
-    if (!mask_.defined() || mask_.numel() < n) reserve(detail::rows_of(x), true);
+    reserve_if_needed(detail::rows_of(x), true);
     auto& k = detail::kernels_for(x.device());
     detail::with_rng_of(mask_,
                         [&](RandomGenerator& rng) { k.dropout_mask(f32(mask_), n, rate_, rng); });

@@ -120,10 +120,7 @@ class LSTMLayer final : public LayerImpl {
   }
 
   void forward(const Tensor& x, const Tensor& y, bool training) override {
-    // Only when reserve() was skipped (then for training, as a layer used on its own is), made
-    // for fewer samples, or for inference.
-    if (detail::rows_of(x) > reserved_batch() || (training && !reserved_for_training()))
-      reserve(detail::rows_of(x), training || reserved_for_training() || reserved_batch() == 0);
+    reserve_if_needed(detail::rows_of(x), training);
     const index_t rows = checked_rows(x);
     auto& k = detail::kernels_for(x.device());
     detail::SessionScratch scratch(kernel_->value, packing_);  // the GEMMs' packing buffers

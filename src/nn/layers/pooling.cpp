@@ -75,10 +75,7 @@ class MaxPooling2DLayer final : public Pool2DLayer {
   // inference forward pass too (as the layer tests do).
   void forward(const Tensor& x, const Tensor& y, bool training) override {
     const index_t n = detail::rows_of(x);
-    // Only when reserve() was skipped (then for training, as a layer used on its own is),
-    // made for fewer samples, or for inference.
-    if (n > reserved_batch() || (training && !argmax_.defined()))
-      reserve(n, training || argmax_.defined() || reserved_batch() == 0);
+    reserve_if_needed(n, training);
     detail::kernels_for(x.device())
         .max_pool_forward(
             window(n), f32(x), f32(y),
