@@ -13,8 +13,7 @@ void RecurrentKernels::lstm_forward_sequence(Kernels& k, Scratch& scratch, const
       k.gemm(scratch, false, false, step.batch, G, U, 1.0f, s.h_at(t - 1), s.h_ld_at(t - 1),
              s.recurrent, G, 1.0f, gates_t, step.gates_ld);
     step.h_ld = s.h_ld_at(t);
-    lstm_forward_step(step, gates_t, t > 0 ? s.cells + (t - 1) * U : nullptr, s.cells + t * U,
-                      s.h_at(t));
+    lstm_forward_step(step, gates_t, t > 0 ? s.cell_at(t - 1) : nullptr, s.cell_at(t), s.h_at(t));
   }
 }
 
@@ -22,7 +21,7 @@ void RecurrentKernels::lstm_backward_sequence(Kernels& k, Scratch& scratch, cons
   const index_t T = s.timesteps, U = s.step.units, G = 4 * U;
   for (index_t t = T; t-- > 0;) {
     float* gates_t = s.gates + t * G;
-    lstm_backward_step(s.step, gates_t, t > 0 ? s.cells + (t - 1) * U : nullptr, s.cells + t * U,
+    lstm_backward_step(s.step, gates_t, t > 0 ? s.cell_at(t - 1) : nullptr, s.cell_at(t),
                        t == T - 1 ? nullptr : s.dh, s.dy_at(t), s.dc);
     if (t == 0) break;  // h_{-1} = 0: no earlier state
     k.gemm(scratch, false, true, s.step.batch, U, G, 1.0f, gates_t, s.step.gates_ld, s.recurrent, G,

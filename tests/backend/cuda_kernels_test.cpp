@@ -566,6 +566,22 @@ TEST_F(CudaKernelsTest, LstmSequencesMatchTheCpuInOneLaunchAndStepByStep) {
     expect_close(get(dh), expected.dh, 1e-4f, c.str() + ": dL/dh_0");
     expect_close(get(dc), expected.dc, 1e-4f, c.str() + ": dL/dc_-1");
   }
+  // Inference's layout, each step over the one before: forward only.
+  for (const LstmSequenceCase& kept : cases) {
+    const LstmSequenceCase c = kept.keeping_latest_only(true);
+    HostLstmSequence expected(c);
+    const Tensor gates = put(expected.gates), cells = put(expected.cells),
+                 recurrent = put(expected.recurrent), hidden = put(expected.hidden),
+                 last = put(expected.last);
+    const LstmSequence s = c.over(at(gates), at(cells), at(recurrent), at(hidden), at(last),
+                                  nullptr, nullptr, nullptr, nullptr);
+    cpu.lstm_forward_sequence(cpu_, cpu_scratch, expected.sequence);
+    gpu_rec.lstm_forward_sequence(gpu(), gpu_scratch, s);
+    expect_close(get(gates), expected.gates, 1e-4f, c.str() + ": gate activations");
+    expect_close(get(cells), expected.cells, 1e-4f, c.str() + ": last cell state");
+    if (c.every_step) expect_close(get(hidden), expected.hidden, 1e-4f, c.str() + ": hidden");
+    if (!c.every_step) expect_close(get(last), expected.last, 1e-4f, c.str() + ": last state");
+  }
 }
 
 // Every loss (fused and not, with its gradient) and every metric, scored on the GPU and read

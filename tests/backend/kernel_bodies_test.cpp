@@ -507,6 +507,43 @@ TEST(KernelBodies, LstmSequenceBlocksComputeWhatTheStepByStepRecurrenceDoes) {
   }
 }
 
+// Inference's layout, each step writing c_t and h_t over c_{t-1} and h_{t-1}: step by step and
+// in blocks, the same gate activations and the same last states as with every state kept.
+TEST(KernelBodies, LstmSequencesKeepingTheLatestStateOnlyEndInTheStatesOfFullOnes) {
+  Session session({.name = "lstm_sequence"});
+  SessionScratch scratch(session.core(), Device::cpu());
+  CpuKernels cpu;
+  CpuRecurrentKernels cpu_recurrent;
+  const struct {
+    index_t rows_per_block, threads;
+  } launches[] = {{1, 1}, {2, 3}, {bodies::kMaxSequenceRows, 5}};
+  for (const LstmSequenceCase& kept_case : testing::lstm_sequence_cases()) {
+    const LstmSequenceCase c = kept_case.keeping_latest_only(true);
+    HostLstmSequence kept(kept_case), steps(c);
+    cpu_recurrent.lstm_forward_sequence(cpu, scratch, kept.sequence);
+    cpu_recurrent.lstm_forward_sequence(cpu, scratch, steps.sequence);
+    ASSERT_TRUE(kept.sequence.keeps_every_state()) << kept_case.str();
+    ASSERT_EQ(steps.sequence.keeps_every_state(), c.timesteps == 1) << c.str();
+    const std::vector<float> last_cells = testing::last_cells(c, kept.cells);
+    expect_near(steps.gates, kept.gates, c.str() + ", step by step: gate activations");
+    expect_near(steps.cells, last_cells, c.str() + ", step by step: last cell state");
+    if (c.every_step)
+      expect_near(steps.hidden, kept.hidden, c.str() + ", step by step: every hidden state");
+    expect_near(steps.last, kept.last, c.str() + ", step by step: last hidden state");
+    for (const auto& launch : launches) {
+      const std::string what = c.str() + ", " + std::to_string(launch.rows_per_block) +
+                               " rows per block, " + std::to_string(launch.threads) + " threads";
+      HostLstmSequence blocks(c);
+      launch_on_host(blocks.sequence, launch.rows_per_block, launch.threads,
+                     [](auto&&... a) { bodies::lstm_forward_block(a...); });
+      expect_near(blocks.gates, kept.gates, what + ": gate activations");
+      expect_near(blocks.cells, last_cells, what + ": last cell state");
+      if (c.every_step) expect_near(blocks.hidden, kept.hidden, what + ": every hidden state");
+      expect_near(blocks.last, kept.last, what + ": last hidden state");
+    }
+  }
+}
+
 TEST(KernelBodies, TensorChunksVisitEveryElementOfEveryTensorOnce) {
   // Sizes below, at and past a chunk, and a list filled to its last place.
   std::vector<index_t> sizes = {1, TensorChunks::kChunkElements, TensorChunks::kChunkElements + 1,

@@ -17,16 +17,29 @@ struct LstmSequenceCase {
   bool every_step;  ///< return_sequences: every h_t in one (B, T, U) output, a dy for each
   Activation activation = Activation::tanh;
   Activation recurrent_activation = Activation::sigmoid;
+  /// Inference's layout: the latest c_t only, and without every_step the latest h_t only, in
+  /// `last` (the layer's output y); else training's, every state kept for backward.
+  bool latest_only = false;
 
   index_t gate_count() const { return batch * timesteps * 4 * units; }
-  index_t state_count() const { return batch * timesteps * units; }  // cells, hidden
+  index_t sequence_count() const { return batch * timesteps * units; }
+  index_t cell_count() const { return latest_only ? batch * units : sequence_count(); }
+  index_t hidden_count() const { return latest_only && !every_step ? 0 : sequence_count(); }
   index_t last_count() const { return every_step ? 0 : batch * units; }
-  index_t dy_count() const { return every_step ? state_count() : batch * units; }
+  index_t dy_count() const { return every_step ? sequence_count() : batch * units; }
+
+  /// The same sequence in the other layout.
+  LstmSequenceCase keeping_latest_only(bool latest) const {
+    LstmSequenceCase c = *this;
+    c.latest_only = latest;
+    return c;
+  }
 
   std::string str() const {
     return "batch " + std::to_string(batch) + ", " + std::to_string(timesteps) + " steps, " +
            std::to_string(units) + " units" + (every_step ? ", return_sequences" : "") + ", " +
-           std::string(name_of(activation)) + "/" + std::string(name_of(recurrent_activation));
+           std::string(name_of(activation)) + "/" + std::string(name_of(recurrent_activation)) +
+           (latest_only ? ", latest state only" : "");
   }
 
   /// x_t · kernel + bias for every step, the recurrent kernel (scaled down, as orthogonal
@@ -41,26 +54,29 @@ struct LstmSequenceCase {
   }
   std::vector<float> dy() const { return random_floats(static_cast<std::size_t>(dy_count()), 33); }
 
-  /// The sequence over buffers of these sizes: gates (gate_count), cells and hidden
-  /// (state_count; hidden is the layer's output y with every_step, else its own buffer, whose
-  /// last slots stay zero), last (last_count: y without every_step), dh and dc (batch * units),
+  /// The sequence over buffers of these sizes: gates (gate_count), cells (cell_count), hidden
+  /// (hidden_count; the layer's output y with every_step, else its own buffer, whose last
+  /// slots stay zero), last (last_count: y without every_step), dh and dc (batch * units),
   /// workspace (the device's lstm_workspace_bytes).
   LstmSequence over(float* gates, float* cells, const float* recurrent, float* hidden, float* last,
                     const float* dy, float* dh, float* dc, float* workspace) const {
     const index_t T = timesteps, U = units;
+    const bool hidden_in_last = latest_only && !every_step;
     LstmSequence s{.step = {.batch = batch,
                             .units = U,
                             .gates_ld = T * 4 * U,
-                            .cell_ld = T * U,
+                            .cell_ld = latest_only ? U : T * U,
                             .dy_ld = every_step ? T * U : U,
                             .activation = activation,
                             .recurrent_activation = recurrent_activation},
                    .timesteps = T,
                    .gates = gates,
                    .cells = cells,
+                   .cell_step = latest_only ? 0 : U,
                    .recurrent = recurrent,
-                   .hidden = hidden,
-                   .hidden_ld = T * U,
+                   .hidden = hidden_in_last ? last : hidden,
+                   .hidden_step = hidden_in_last ? 0 : U,
+                   .hidden_ld = hidden_in_last ? U : T * U,
                    .last_hidden = every_step ? hidden + (T - 1) * U : last,
                    .last_ld = every_step ? T * U : U,
                    .dy = dy,
@@ -86,9 +102,9 @@ inline std::vector<LstmSequenceCase> lstm_sequence_cases() {
 struct HostLstmSequence {
   explicit HostLstmSequence(const LstmSequenceCase& c)
       : gates(c.gates()),
-        cells(static_cast<std::size_t>(c.state_count()), 0.0f),
+        cells(static_cast<std::size_t>(c.cell_count()), 0.0f),
         recurrent(c.recurrent()),
-        hidden(static_cast<std::size_t>(c.state_count()), 0.0f),
+        hidden(static_cast<std::size_t>(c.hidden_count()), 0.0f),
         last(static_cast<std::size_t>(c.last_count()), 0.0f),
         dy(c.dy()),
         dh(static_cast<std::size_t>(c.batch * c.units), 0.0f),
@@ -103,5 +119,16 @@ struct HostLstmSequence {
   std::vector<float> workspace;  ///< room for the recurrent kernel transposed
   LstmSequence sequence;
 };
+
+/// c_{T-1} of a sequence run with every state kept, (batch, units): what one run keeping the
+/// latest state only ends with.
+inline std::vector<float> last_cells(const LstmSequenceCase& c, const std::vector<float>& cells) {
+  std::vector<float> last;
+  for (index_t b = 0; b < c.batch; ++b) {
+    const auto row = cells.begin() + (b * c.timesteps + c.timesteps - 1) * c.units;
+    last.insert(last.end(), row, row + c.units);
+  }
+  return last;
+}
 
 }  // namespace tabula::detail::testing

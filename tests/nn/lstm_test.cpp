@@ -33,6 +33,20 @@ void assign(const Tensor& destination, const Tensor& source) {
   std::memcpy(destination.data<float>(), source.data<float>(), source.nbytes());
 }
 
+// Two layers with the same weights: `first` initialized, `second` given its values.
+void build_alike(Layer& first, Layer& second, const Shape& input) {
+  first->build(input);
+  second->build(input);
+  RandomGenerator rng(5);
+  first->initialize(rng);
+  for (Parameter* p : first->parameters())
+    assign(parameter(second.impl(), p->name).value, p->value);
+}
+
+std::size_t activation_bytes(const Session& session) {
+  return session.memory_info(Device::cpu()).by_category[Category::activations];
+}
+
 TEST(LSTM, OutputsTheLastHiddenStateByDefault) {
   Session session({.name = "lstm_test"});
   SessionScope scope(session);
@@ -56,11 +70,7 @@ TEST(LSTM, LastOutputIsTheLastStepOfTheSequence) {
   SessionScope scope(session);
   Layer last = LSTM(4);
   Layer all = LSTM(4, {.return_sequences = true});
-  last->build({6, 3});
-  all->build({6, 3});
-  RandomGenerator rng(3);
-  last->initialize(rng);
-  for (Parameter* p : last->parameters()) assign(parameter(all.impl(), p->name).value, p->value);
+  build_alike(last, all, {6, 3});
   last->reserve(2);
   all->reserve(2);
   const Tensor x = random_normal({2, 6, 3});
@@ -72,6 +82,66 @@ TEST(LSTM, LastOutputIsTheLastStepOfTheSequence) {
   const auto b = y_last.to_vector<float>();
   for (int s = 0; s < 2; ++s)
     for (int u = 0; u < 4; ++u) EXPECT_EQ(b[s * 4 + u], a[(s * 6 + 5) * 4 + u]) << s << "," << u;
+}
+
+TEST(LSTM, AnInferencePassOutputsWhatATrainingPassDoesKeepingTheLatestStateOnly) {
+  const std::int64_t batch = 5, timesteps = 6, features = 3, units = 4;
+  for (bool sequences : {false, true}) {
+    Session session({.name = "lstm_test"});
+    SessionScope scope(session);
+    Layer trained = LSTM(units, {.return_sequences = sequences});
+    Layer inferred = LSTM(units, {.return_sequences = sequences});
+    build_alike(trained, inferred, {timesteps, features});
+    const auto block = [](std::int64_t floats) {
+      return PoolResource::block_size(static_cast<std::size_t>(floats) * sizeof(float));
+    };
+    const std::size_t gates = block(batch * timesteps * 4 * units);
+    const std::size_t every_state = block(batch * timesteps * units);
+
+    std::size_t before = activation_bytes(session);
+    trained->reserve(batch, true);
+    // Gates and cells (and without return_sequences every h_t but the last, which is y).
+    EXPECT_EQ(activation_bytes(session) - before, gates + every_state * (sequences ? 1 : 2))
+        << "return_sequences " << sequences;
+    before = activation_bytes(session);
+    inferred->reserve(batch, false);
+    EXPECT_EQ(activation_bytes(session) - before, gates + block(batch * units))
+        << "return_sequences " << sequences << ": gates and the latest cell state only";
+
+    const Tensor x = random_normal({batch, timesteps, features});
+    const Shape out = sequences ? Shape{batch, timesteps, units} : Shape{batch, units};
+    const Tensor y_trained = zeros(out), y_inferred = zeros(out), y_trained_inferring = zeros(out);
+    trained->forward(x, y_trained, true);
+    inferred->forward(x, y_inferred, false);
+    EXPECT_EQ(y_inferred.to_vector<float>(), y_trained.to_vector<float>())
+        << "return_sequences " << sequences;
+    // A layer reserved for training infers in the same layout, in its larger buffers.
+    trained->forward(x, y_trained_inferring, false);
+    EXPECT_EQ(y_trained_inferring.to_vector<float>(), y_trained.to_vector<float>())
+        << "return_sequences " << sequences;
+  }
+}
+
+TEST(LSTM, RefusesBackwardAfterAnInferencePass) {
+  Session session({.name = "lstm_test"});
+  SessionScope scope(session);
+  Layer lstm = LSTM(4);
+  lstm->build({6, 3});
+  RandomGenerator rng(5);
+  lstm->initialize(rng);
+  lstm->allocate_gradients();
+  lstm->reserve(2, true);
+  const Tensor x = random_normal({2, 6, 3});
+  const Tensor y = zeros({2, 4});
+  lstm->forward(x, y, false);
+  const std::string message = thrown_message<InvalidArgument>([&] {
+    lstm->backward(x, y, ones({2, 4}), nullptr);
+  });
+  EXPECT_NE(message.find("a forward pass with training = true"), std::string::npos) << message;
+  EXPECT_NE(message.find("an inference forward pass"), std::string::npos) << message;
+  // A training pass makes backward possible again.
+  lstm->forward(x, y, true);
+  EXPECT_NO_THROW(lstm->backward(x, y, ones({2, 4}), nullptr));
 }
 
 TEST(LSTM, CreatesKerasWeightsWithAUnitForgetBias) {

@@ -73,9 +73,9 @@ TABULA_HD void lstm_forward_block(const LstmSequence& s, index_t b0, index_t row
       barrier();  // every pre-activation of step t is in
     }
     step.h_ld = s.h_ld_at(t);
-    const float* c_prev = t > 0 ? s.cells + (t - 1) * U : nullptr;
+    const float* c_prev = t > 0 ? s.cell_at(t - 1) : nullptr;
     for (index_t i = thread; i < rows * U; i += threads)
-      lstm_forward(b0 * U + i, step, s.gates + t * G, c_prev, s.cells + t * U, s.h_at(t));
+      lstm_forward(b0 * U + i, step, s.gates + t * G, c_prev, s.cell_at(t), s.h_at(t));
     barrier();  // h_t is in, for step t + 1
   }
 }
@@ -88,9 +88,9 @@ TABULA_HD void lstm_backward_block(const LstmSequence& s, const float* recurrent
                                    index_t rows, index_t thread, index_t threads, Barrier barrier) {
   const index_t T = s.timesteps, U = s.step.units, G = 4 * U;
   for (index_t t = T; t-- > 0;) {
-    const float* c_prev = t > 0 ? s.cells + (t - 1) * U : nullptr;
+    const float* c_prev = t > 0 ? s.cell_at(t - 1) : nullptr;
     for (index_t i = thread; i < rows * U; i += threads)
-      lstm_backward(b0 * U + i, s.step, s.gates + t * G, c_prev, s.cells + t * U,
+      lstm_backward(b0 * U + i, s.step, s.gates + t * G, c_prev, s.cell_at(t),
                     t == T - 1 ? nullptr : s.dh, s.dy_at(t), s.dc);
     if (t == 0) break;  // h_{-1} = 0: no earlier state
     barrier();          // step t's gate gradients are in; dh has been read

@@ -31,16 +31,21 @@ struct LstmStep {
   Activation recurrent_activation = Activation::sigmoid;  ///< on i, f, o (tanh or sigmoid)
 };
 
-/// A whole LSTM sequence of `timesteps` steps for `step.batch` samples, its buffers laid out
-/// (batch, timesteps, ...) as LstmStep describes (gates_ld = T * 4U, cell_ld = T * U). Where
-/// h_t lives depends on the layer (its output y, or a buffer of its own): `h_at` says.
+/// A whole LSTM sequence of `timesteps` steps for `step.batch` samples, its gates laid out
+/// (batch, timesteps, 4U) as LstmStep describes (gates_ld = T * 4U). Where c_t and h_t live
+/// depends on the pass and the layer: `cell_at` and `h_at` say. Training keeps every state for
+/// backward, cells (batch, T, U) (cell_ld = T * U, cell_step = U), h_t in the layer's output y
+/// or a buffer of its own; inference keeps the latest only, each step overwriting the one
+/// before in place (cell_step = hidden_step = 0), which every step's reads-before-writes allow.
 struct LstmSequence {
   LstmStep step;  ///< h_ld is per timestep (h_ld_at); dy_ld is dy's
   index_t timesteps = 0;
   float* gates = nullptr;            ///< (batch, T, 4U)
-  float* cells = nullptr;            ///< (batch, T, U): c_t
+  float* cells = nullptr;            ///< c_t at cells + t * cell_step, rows step.cell_ld apart
+  index_t cell_step = 0;             ///< U where every c_t is kept, 0 where only the latest is
   const float* recurrent = nullptr;  ///< the recurrent kernel, (U, 4U) row-major
-  float* hidden = nullptr;           ///< h_t for t < T - 1 at hidden + t * U, ...
+  float* hidden = nullptr;           ///< h_t for t < T - 1 at hidden + t * hidden_step, ...
+  index_t hidden_step = 0;           ///< ... (U where every h_t is kept, 0 where the latest is)
   index_t hidden_ld = 0;             ///< ... rows hidden_ld floats apart
   float* last_hidden = nullptr;      ///< h_{T-1}, ...
   index_t last_ld = 0;               ///< ... rows last_ld floats apart
@@ -53,8 +58,14 @@ struct LstmSequence {
   /// lstm_workspace_bytes(units) bytes of workspace for the device's own use (null when 0).
   float* workspace = nullptr;
 
+  /// Whether backward can run on what forward left: every c_t and h_t (with one step, the
+  /// latest is every one).
+  TABULA_HD bool keeps_every_state() const {
+    return timesteps == 1 || (cell_step == step.units && hidden_step == step.units);
+  }
+  TABULA_HD float* cell_at(index_t t) const { return cells + t * cell_step; }
   TABULA_HD float* h_at(index_t t) const {
-    return t == timesteps - 1 ? last_hidden : hidden + t * step.units;
+    return t == timesteps - 1 ? last_hidden : hidden + t * hidden_step;
   }
   TABULA_HD index_t h_ld_at(index_t t) const { return t == timesteps - 1 ? last_ld : hidden_ld; }
   TABULA_HD const float* dy_at(index_t t) const {
@@ -72,7 +83,8 @@ class RecurrentKernels {
   ///   i, f, o = recurrent_activation(.);  g = activation(.)
   ///   c_t = f * c_{t-1} + i * g;          h_t = o * activation(c_t)
   /// `gates` is overwritten with the activations (i, f, g, o), which backward needs.
-  /// `c_prev` null means c_{t-1} = 0 (the first step).
+  /// `c_prev` null means c_{t-1} = 0 (the first step); `c` may be `c_prev` (each element is
+  /// read before it is written), so that inference keeps one cell state.
   virtual void lstm_forward_step(const LstmStep& s, float* gates, const float* c_prev, float* c,
                                  float* h) = 0;
 
@@ -95,13 +107,15 @@ class RecurrentKernels {
 
   /// The forward recurrence of a whole sequence. On entry `s.gates` holds every step's
   /// x_t · kernel + bias; on return every step's gate activations (as lstm_forward_step leaves
-  /// them), and `s.cells` and every h_t are written. The default runs, per timestep, one `k.gemm`
-  /// (h_{t-1} · recurrent_kernel, its packing from `scratch`) and one lstm_forward_step.
+  /// them), and every c_t and h_t are written (cell_at, h_at). The default runs, per timestep,
+  /// one `k.gemm` (h_{t-1} · recurrent_kernel, its packing from `scratch`) and then one
+  /// lstm_forward_step, which may therefore write h_t over h_{t-1}.
   virtual void lstm_forward_sequence(Kernels& k, Scratch& scratch, const LstmSequence& s);
 
   /// The backward recurrence of a whole sequence, after lstm_forward_sequence: on return
   /// `s.gates` holds every step's dL/d(pre-activations), from which the layer forms the weight
-  /// and input gradients. Uses s.dh and s.dc (dc zero on entry). The default runs, per
+  /// and input gradients. Needs every state kept (keeps_every_state); uses s.dh and s.dc (dc zero
+  /// on entry). The default runs, per
   /// timestep, one lstm_backward_step and one `k.gemm` (dL/dh_{t-1} = dgates · recurrent^T).
   virtual void lstm_backward_sequence(Kernels& k, Scratch& scratch, const LstmSequence& s);
 };

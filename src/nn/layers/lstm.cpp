@@ -30,7 +30,8 @@ Activation lstm_activation(std::string_view option, const std::string& value) {
 }
 
 // Buffers, per batch of up to reserved_batch() samples, all laid out (batch, timesteps, ...) so
-// that timestep t of every sample is one strided matrix a gemm can address in place:
+// that timestep t of every sample is one strided matrix a gemm can address in place. Those of
+// a training reservation:
 //   gates_  (B, T, 4U)  pre-activations, then the gate activations backward needs; backward
 //                       turns step t's into dL/d(pre-activations) once it has used them, and
 //                       the two whole-sequence gemms (d kernel, dx) read them from there
@@ -43,6 +44,8 @@ Activation lstm_activation(std::string_view option, const std::string& value) {
 //   recurrence_         what the device's recurrence asks for (lstm_workspace_bytes), if any:
 //                       the backward pass's workspace, reserved for training only, and carved
 //                       from an execution plan's shared workspace when one is lent
+// An inference pass keeps no state for backward: the gates as above (one gemm projects every
+// timestep's input), the latest c_t only (cells_ is (B, U)), and the latest h_t in y itself.
 class LSTMLayer final : public LayerImpl {
  public:
   LSTMLayer(std::int64_t units, const LSTMOptions& options)
@@ -87,8 +90,9 @@ class LSTMLayer final : public LayerImpl {
       return empty(shape, {.category = category, .name = name() + "/" + what});
     };
     gates_ = buffer({batch, timesteps_, 4 * units_}, Category::activations, "gates");
-    cells_ = buffer({batch, timesteps_, units_}, Category::activations, "cells");
-    if (!return_sequences_) {
+    cells_ = buffer(training ? Shape{batch, timesteps_, units_} : Shape{batch, units_},
+                    Category::activations, "cells");
+    if (training && !return_sequences_) {
       hidden_ = buffer({batch, timesteps_, units_}, Category::activations, "hidden");
       detail::zero_bytes(hidden_.raw_data(), hidden_.device(), hidden_.nbytes());  // last slots
     }
@@ -116,7 +120,7 @@ class LSTMLayer final : public LayerImpl {
 
   void do_release_batch_buffers() noexcept override {
     gates_ = cells_ = hidden_ = dh_ = dc_ = recurrence_ = packing_ = Tensor();
-    lent_workspace_ = false;
+    lent_workspace_ = kept_every_state_ = false;
   }
 
   void forward(const Tensor& x, const Tensor& y, bool training) override {
@@ -134,7 +138,9 @@ class LSTMLayer final : public LayerImpl {
            f32(kernel_->value), G, 0.0f, gates, G);
     if (bias_) k.add_bias(gates, f32(bias_->value), rows * T, G);
 
-    rk.lstm_forward_sequence(k, scratch, sequence_of(rows, y));
+    const detail::LstmSequence sequence = sequence_of(rows, y, training);
+    rk.lstm_forward_sequence(k, scratch, sequence);
+    kept_every_state_ = sequence.keeps_every_state();
   }
 
   void backward(const Tensor& x, const Tensor& y, const Tensor& dy, const Tensor* dx) override {
@@ -142,6 +148,9 @@ class LSTMLayer final : public LayerImpl {
                   "backward of LSTM layer '" << name() << "'",
                   "a forward pass after reserve(batch, training = true)",
                   "batch buffers reserved for inference (no gradients through the recurrence)");
+    TABULA_EXPECT(kept_every_state_, InvalidArgument, "backward of LSTM layer '" << name() << "'",
+                  "a forward pass with training = true before it",
+                  "an inference forward pass (which keeps the latest cell and hidden state only)");
     const index_t rows = checked_rows(x);
     auto& k = detail::kernels_for(x.device());
     detail::SessionScratch scratch(kernel_->value, packing_);  // the GEMMs' packing buffers
@@ -150,7 +159,7 @@ class LSTMLayer final : public LayerImpl {
     float* gates = f32(gates_);
     float* d_recurrent = f32(recurrent_kernel_->gradient);
 
-    detail::LstmSequence sequence = sequence_of(rows, y);
+    detail::LstmSequence sequence = sequence_of(rows, y, true);
     sequence.dy = f32(dy);
     sequence.dy_every_step = return_sequences_;
     sequence.step.dy_ld = return_sequences_ ? T * U : U;
@@ -198,30 +207,35 @@ class LSTMLayer final : public LayerImpl {
   }
 
  private:
-  // The sequence of a batch of `rows`. h_t lives in y with return_sequences (every step),
-  // else in hidden_, except h_{T-1}, which is y.
-  detail::LstmSequence sequence_of(index_t rows, const Tensor& y) const {
+  // The sequence of a batch of `rows`. Training keeps every state: c_t in cells_, h_t in y
+  // with return_sequences (every step), else in hidden_, except h_{T-1}, which is y. Inference
+  // keeps the latest c_t only, and h_t in y: at step t with return_sequences, else all in one.
+  detail::LstmSequence sequence_of(index_t rows, const Tensor& y, bool training) const {
     const index_t T = timesteps_, U = units_;
     detail::LstmSequence s{.step = {.batch = rows,
                                     .units = U,
                                     .gates_ld = T * 4 * U,
-                                    .cell_ld = T * U,
+                                    .cell_ld = training ? T * U : U,
                                     .activation = activation_,
                                     .recurrent_activation = recurrent_activation_},
                            .timesteps = T,
                            .gates = f32(gates_),
                            .cells = f32(cells_),
+                           .cell_step = training ? U : 0,
                            .recurrent = f32(recurrent_kernel_->value)};
     if (return_sequences_) {
       s.hidden = f32(y);
+      s.hidden_step = U;
+      s.hidden_ld = T * U;
       s.last_hidden = f32(y) + (T - 1) * U;
       s.last_ld = T * U;
     } else {
-      s.hidden = f32(hidden_);
+      s.hidden = training ? f32(hidden_) : f32(y);
+      s.hidden_step = training ? U : 0;
+      s.hidden_ld = training ? T * U : U;
       s.last_hidden = f32(y);
       s.last_ld = U;
     }
-    s.hidden_ld = T * U;
     return s;
   }
 
@@ -263,6 +277,7 @@ class LSTMLayer final : public LayerImpl {
   Parameter* bias_ = nullptr;
   Tensor gates_, cells_, hidden_, dh_, dc_, recurrence_;
   bool lent_workspace_ = false;  // dh, dc and recurrence lie in reserved_workspace()
+  bool kept_every_state_ = false;  // the last forward pass was a training one (backward needs)
   Tensor packing_;  // the GEMMs' packing buffer, per batch size (reserve)
 };
 
