@@ -4,10 +4,11 @@
 //   build-bench/memory_bench [--cycles 100] [--threads 2] [--device cpu|cuda]
 // Prints JSON lines: {"library": "tabula", "test": "clear", ...} and {"test": "cycles", ...}.
 //
-//   build-bench/memory_bench --test predict [--threads 2]
-// Inference memory, in a process of its own (CPU): the training benchmark's CNN predicts the
-// 10,000 Fashion-MNIST test images in batches of 1,000, after a warm-up of 10 images in a
-// session of its own; prints {"test": "predict", "rss_before", "rss_peak", "rss_after",
+//   build-bench/memory_bench --test predict [--workload cnn|lstm] [--threads 2]
+// Inference memory, in a process of its own (CPU): the training benchmark's workload (cnn by
+// default), untrained, predicts in batches of 1,000 (cnn: the 10,000 Fashion-MNIST test images;
+// lstm: its 20,000 sine windows of 50 steps), after a warm-up of 10 samples in a session of its
+// own; prints {"test": "predict", "workload", "rss_before", "rss_peak", "rss_after",
 // "peak_increase" (VmHWM, reset just before, minus rss_before), "accounted_peak" (the session's
 // own peak, weights included), "rss_released" (after release_cached_memory(): the session's
 // pool keeps the batch buffers' segments for its next call until then), "seconds"}.
@@ -24,11 +25,13 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cuda_unusable.hpp"
 #include "tabula/data/fashion_mnist.hpp"
 #include "tabula/tabula.hpp"
+#include "workloads.hpp"
 
 namespace tb = tabula;
 
@@ -50,14 +53,6 @@ tb::Sequential mlp(std::int64_t width) {
       {Input({784}), Dense(width, "relu"), Dense(width, "relu"), Dense(10, "softmax")});
 }
 
-// bench/train_bench.cpp's cnn workload.
-tb::Sequential cnn() {
-  using namespace tb::layers;
-  return tb::Sequential({Input({28, 28, 1}), Conv2D(32, {3, 3}, "relu"), MaxPooling2D({2, 2}),
-                         Conv2D(64, {3, 3}, "relu"), MaxPooling2D({2, 2}), Flatten(),
-                         Dense(128, "relu"), Dense(10, "softmax")});
-}
-
 // Makes the kernel's high-water mark (VmHWM) the current RSS, so that the next peak read is of
 // what follows (Linux: "5" to /proc/self/clear_refs).
 void reset_peak_rss() {
@@ -68,25 +63,33 @@ void reset_peak_rss() {
 
 constexpr std::int64_t kPredictBatch = 1000;
 
+// The inputs the predict test's `workload` predicts (see the top of this file).
+tb::Tensor predict_inputs(const std::string& workload) {
+  if (workload == "lstm") return tb::bench::sine_windows(20000, 50).first;
+  auto [train, test] = tb::datasets::fashion_mnist::load_data();
+  return test.x.reshape({10000, 28, 28, 1});
+}
+
 // The predict test (see the top of this file).
-void predict_test(int threads) {
+void predict_test(const std::string& workload, int threads) {
   tb::set_num_threads(threads);
   tb::Session data_session({.name = "data"});
   tb::Tensor x;
   {
     tb::SessionScope use(data_session);
-    auto [train, test] = tb::datasets::fashion_mnist::load_data();
-    x = test.x.reshape({10000, 28, 28, 1});
+    x = predict_inputs(workload);
   }
   {
     tb::Session warm({.name = "warm-up"});
     tb::SessionScope use(warm);
-    (void)cnn().predict(tb::Tensor(x.storage(), tb::Shape{10, 28, 28, 1}, x.dtype()),
-                        {.batch_size = 10});
+    std::vector<std::int64_t> first_ten = x.shape().dims();
+    first_ten[0] = 10;
+    (void)tb::bench::workload_model(workload).predict(
+        tb::Tensor(x.storage(), tb::Shape(std::move(first_ten)), x.dtype()), {.batch_size = 10});
   }
   tb::Session session({.name = "trial"});
   tb::SessionScope use(session);
-  tb::Sequential model = cnn();
+  tb::Sequential model = tb::bench::workload_model(workload);
   const std::size_t before = rss_bytes();
   reset_peak_rss();
   const auto t0 = std::chrono::steady_clock::now();
@@ -99,10 +102,11 @@ void predict_test(int threads) {
   const std::size_t released = rss_bytes();
   std::printf(
       "{\"library\": \"tabula\", \"threads\": %d, \"version\": \"%s\", \"device\": \"cpu\", "
-      "\"test\": \"predict\", \"batch\": %lld, \"samples\": %lld, \"rss_before\": %zu, "
+      "\"test\": \"predict\", \"workload\": \"%s\", \"batch\": %lld, \"samples\": %lld, "
+      "\"rss_before\": %zu, "
       "\"rss_peak\": %zu, \"rss_after\": %zu, \"peak_increase\": %lld, "
       "\"accounted_peak\": %zu, \"rss_released\": %zu, \"seconds\": %.3f}\n",
-      threads, TABULA_VERSION_STRING, static_cast<long long>(kPredictBatch),
+      threads, TABULA_VERSION_STRING, workload.c_str(), static_cast<long long>(kPredictBatch),
       static_cast<long long>(p.shape()[0]), before, after.peak_rss, after.rss,
       static_cast<long long>(after.peak_rss) - static_cast<long long>(before), accounted_peak,
       released, seconds);
@@ -112,7 +116,7 @@ void predict_test(int threads) {
 
 int main(int argc, char** argv) {
   int cycles = 100, threads = 2;
-  std::string device_name = "cpu", test = "clear";
+  std::string device_name = "cpu", test = "clear", workload = "cnn";
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--cycles"))
       cycles = std::stoi(argv[i + 1]);
@@ -122,17 +126,21 @@ int main(int argc, char** argv) {
       device_name = argv[i + 1];
     else if (!std::strcmp(argv[i], "--test"))
       test = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--workload"))
+      workload = argv[i + 1];
   }
   if (cycles < 1 || (device_name != "cpu" && device_name != "cuda") ||
-      (test != "clear" && test != "predict") || (test == "predict" && device_name != "cpu")) {
+      (test != "clear" && test != "predict") || (test == "predict" && device_name != "cpu") ||
+      (workload != "cnn" && workload != "lstm")) {
     std::fprintf(stderr,
                  "usage: memory_bench [--cycles N >= 1] [--threads N] [--device cpu|cuda]\n"
-                 "       memory_bench --test predict [--threads N]   (the CPU)\n");
+                 "       memory_bench --test predict [--workload cnn|lstm] [--threads N]"
+                 "   (the CPU)\n");
     return 2;
   }
   if (test == "predict") {
     try {
-      predict_test(threads);
+      predict_test(workload, threads);
     } catch (const tb::Error& e) {
       std::fprintf(stderr, "memory_bench: %s\n", e.what());
       return 1;

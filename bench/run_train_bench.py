@@ -37,6 +37,11 @@ TITLES = {"tabula": "tabula", "keras": "Keras/TF", "pytorch": "PyTorch"}
 PRODUCTS = {"tabula": "tabula", "keras": "TensorFlow", "pytorch": "PyTorch"}  # whose version
 MODULES = {"keras": "tensorflow", "pytorch": "torch"}  # what a peer needs to import
 SUITES = ["train", "memory", "predict", "alloc"]
+# What the predict suite's workloads predict (memory_bench --test predict --workload W).
+PREDICT_WORKLOADS = ["cnn", "lstm"]
+PREDICT_WHAT = {"cnn": "the cnn workload predicts the 10,000 Fashion-MNIST test images",
+                "lstm": "the lstm workload, LSTM(64) over 50 steps, predicts its 20,000 sine "
+                        "windows"}
 # The foundation's allocator targets: a pooled pair of mixed sizes under 50 ns, and blocks of
 # 1 MiB and more at least 10x faster than mmap/munmap.
 ALLOC_PAIR_TARGET_NS = 50.0
@@ -359,13 +364,14 @@ def memory_table(results, libraries, cycles, device="cpu"):
     return lines
 
 
-def predict_table(results, libraries):
-    """Inference memory: the peak RSS over one predict call, above the RSS before it."""
+def predict_table(results, libraries, workload):
+    """Inference memory: the peak RSS over one predict call of `workload`, above the RSS before
+    it."""
     peers = [l for l in libraries if l != "tabula"]
 
     def values(library, key):
         runs = [r for r in results if r["suite"] == "predict" and r["library"] == library
-                and "rss_before" in r]
+                and r.get("workload") == workload and "rss_before" in r]
         if key == "after_increase":
             return [r["rss_after"] - r["rss_before"] for r in runs]
         if key == "released_increase":
@@ -496,9 +502,10 @@ def report(args, results, libraries, skipped, about):
                   f"{args.cycles} build / fit 20 batches / clear cycles):", ""]
         lines += memory_table(results, libraries, args.cycles, args.device)
     if "predict" in args.suites and args.device == "cpu":
-        lines += ["", "Inference memory (the cnn workload, untrained, predicts the 10,000 "
-                  "Fashion-MNIST test images in batches of 1,000, in a process of its own):", ""]
-        lines += predict_table(results, libraries)
+        for workload in PREDICT_WORKLOADS:
+            lines += ["", f"Inference memory ({PREDICT_WHAT[workload]}, untrained, in batches of "
+                      "1,000, in a process of its own):", ""]
+            lines += predict_table(results, libraries, workload)
     if "alloc" in args.suites:
         lines += ["", f"Allocator (`alloc_bench`, median of {args.alloc_repetitions} repetitions; "
                   "tabula only, against glibc and the kernel in the same program):", ""]
@@ -572,7 +579,7 @@ def main():
     if "memory" in args.suites:
         jobs.append(("memory", None, ["--cycles", str(args.cycles)] + device))
     if "predict" in args.suites and args.device == "cpu":
-        jobs.append(("predict", None, []))
+        jobs += [("predict", w, ["--workload", w]) for w in PREDICT_WORKLOADS]
     order = [(job, repetition) for job in jobs for repetition in range(args.repetitions)]
     if args.time_limit is not None:
         order.sort(key=lambda item: item[1])  # repetition by repetition (a stable sort)

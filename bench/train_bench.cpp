@@ -14,7 +14,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <optional>
@@ -29,28 +28,13 @@
 #include "cuda_unusable.hpp"
 #include "tabula/data/fashion_mnist.hpp"
 #include "tabula/tabula.hpp"
+#include "workloads.hpp"
 
 namespace tb = tabula;
 
 namespace {
 
 std::size_t peak_rss_bytes() { return tb::process_memory().peak_rss; }
-
-// Window i of the sine series starts at phase 0.37 * i (the same formula as the peer).
-std::pair<tb::Tensor, tb::Tensor> sine_windows(std::int64_t n, std::int64_t steps) {
-  std::vector<float> x(static_cast<std::size_t>(n * steps)), y(static_cast<std::size_t>(n));
-  for (std::int64_t i = 0; i < n; ++i) {
-    for (std::int64_t t = 0; t <= steps; ++t) {
-      const float v = static_cast<float>(
-          std::sin(0.3 * static_cast<double>(t) + 0.37 * static_cast<double>(i)));
-      if (t < steps)
-        x[i * steps + t] = v;
-      else
-        y[i] = v;
-    }
-  }
-  return {tb::from_vector(x, tb::Shape{n, steps, 1}), tb::from_vector(y, tb::Shape{n, 1})};
-}
 
 // The first n rows of t (all of them for n <= 0), sharing its storage.
 tb::Tensor first_rows(const tb::Tensor& t, std::int64_t n) {
@@ -70,7 +54,7 @@ struct Workload {
 // The workload's data, in the current session.
 Workload make(const std::string& name) {
   if (name == "lstm") {
-    auto [x, y] = sine_windows(20000, 50);
+    auto [x, y] = tb::bench::sine_windows(20000, 50);
     return {x, y, "mse", 64};
   }
   auto [train, test] = tb::datasets::fashion_mnist::load_data();
@@ -82,20 +66,6 @@ Workload make(const std::string& name) {
     return {train.x.reshape({60000, 28, 28, 1}), train.y, "sparse_categorical_crossentropy", 64,
             test.x.reshape({10000, 28, 28, 1}),  test.y};
   throw tb::InvalidArgument("unknown workload '" + name + "' (mlp_small, mlp_large, cnn, lstm)");
-}
-
-// The workload's model, in the current session (on a GPU, not the data's: see main).
-tb::Sequential build(const std::string& name) {
-  using namespace tb::layers;
-  if (name == "lstm") return tb::Sequential({Input({50, 1}), LSTM(64), Dense(1)});
-  if (name == "mlp_small")
-    return tb::Sequential({Input({28, 28}), Flatten(), Dense(128, "relu"), Dense(10, "softmax")});
-  if (name == "mlp_large")
-    return tb::Sequential({Input({28, 28}), Flatten(), Dense(1024, "relu"), Dense(1024, "relu"),
-                           Dense(10, "softmax")});
-  return tb::Sequential({Input({28, 28, 1}), Conv2D(32, {3, 3}, "relu"), MaxPooling2D({2, 2}),
-                         Conv2D(64, {3, 3}, "relu"), MaxPooling2D({2, 2}), Flatten(),
-                         Dense(128, "relu"), Dense(10, "softmax")});
 }
 
 // Flops of one sample's training step as the kernels compute them: 2 per multiply-add forward,
@@ -258,7 +228,7 @@ int main(int argc, char** argv) {
       return loaded;
     }();
     tb::SessionScope use(session);
-    tb::Sequential model = build(workload);
+    tb::Sequential model = tb::bench::workload_model(workload);  // in the model's session
     // --evaluate adds the accuracy metric (a little work per step): use it for accuracy runs,
     // not for throughput comparisons.
     model.compile(tb::optimizers::Adam(1e-3), w.loss,

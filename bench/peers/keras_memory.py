@@ -3,7 +3,8 @@ memory_main, with Keras's clearing idiom (del model; gc.collect();
 tf.keras.backend.clear_session()).
 
     build-bench/venv/bin/python bench/peers/keras_memory.py [--cycles 100] [--threads 2]
-    build-bench/venv/bin/python bench/peers/keras_memory.py --test predict [--threads 2]
+    build-bench/venv/bin/python bench/peers/keras_memory.py --test predict [--workload cnn|lstm] \
+        [--threads 2]
 
 CPU only: --device cuda is refused (exit status protocol.DEVICE_REFUSED), as in keras_train.py.
 """
@@ -11,7 +12,7 @@ import gc
 
 from tensorflow import keras
 
-from keras_train import set_threads, version
+from keras_train import lstm_model, set_threads, version
 from protocol import memory_main
 
 
@@ -35,8 +36,8 @@ def cnn():
                              keras.layers.Dense(10, activation="softmax")])
 
 
-def predict(model, images, batch):
-    return model.predict(images[..., None], batch_size=batch, verbose=0)
+def predict(model, x, batch):
+    return model.predict(x, batch_size=batch, verbose=0)
 
 
 def clear(trial):
@@ -46,4 +47,7 @@ def clear(trial):
 
 
 if __name__ == "__main__":
-    memory_main("keras", version, set_threads, fit, clear, cnn=cnn, predict=predict)
+    memory_main("keras", version, set_threads, fit, clear,
+                predict_models={"cnn": (cnn, lambda images: images[..., None]),  # NHWC
+                                "lstm": (lstm_model, lambda windows: windows)},
+                predict=predict)

@@ -19,11 +19,16 @@ from protocol import sine_windows, train_main
 layers = keras.layers
 
 
+def lstm_model():
+    """The lstm workload's model: LSTM(64) over 50 steps of 1 feature, its last state to one
+    output."""
+    return keras.Sequential([keras.Input((50, 1)), layers.LSTM(64), layers.Dense(1)])
+
+
 def workload(name):
     if name == "lstm":
         x, y = sine_windows()
-        model = keras.Sequential([keras.Input((50, 1)), layers.LSTM(64), layers.Dense(1)])
-        return model, x, y, "mse", 64
+        return lstm_model(), x, y, "mse", 64
     x, y = train_split()
     if name == "mlp_small":
         model = keras.Sequential([keras.Input((28, 28)), layers.Flatten(),

@@ -54,26 +54,34 @@ def hwm_bytes():
 
 
 PREDICT_BATCH = 1000
+PREDICT_WORKLOADS = ["cnn", "lstm"]
 
 
-def predict_run(common, cnn, predict):
+def predict_inputs(workload):
+    """What the predict test's workload predicts, as memory_bench's predict_inputs: the 10,000
+    Fashion-MNIST test images (n, 28, 28) for cnn, the 20,000 sine windows (n, 50, 1) for lstm."""
+    return sine_windows()[0] if workload == "lstm" else test_images()
+
+
+def predict_run(common, workload, model, prepare, predict):
     """Inference memory, as `memory_bench --test predict` measures it: the training benchmark's
-    CNN (`cnn()`, untrained) predicts the 10,000 test images in batches of 1,000 (`predict(model,
-    images, batch)`, images (n, 28, 28) float32), after a warm-up of 10 images with a model of its
-    own; the peak RSS over the call (VmHWM, reset just before) against the RSS before it."""
-    images = test_images()
-    predict(cnn(), images[:10], 10)
+    `workload` (`model()`, untrained) predicts predict_inputs(workload) in batches of 1,000
+    (`predict(model, x, batch)`, x = `prepare(inputs)`, the library's layout), after a warm-up of
+    10 samples with a model of its own; the peak RSS over the call (VmHWM, reset just before)
+    against the RSS before it."""
+    x = prepare(predict_inputs(workload))
+    predict(model(), x[:10], 10)
     gc.collect()
-    model = cnn()
+    net = model()
     before = rss_bytes()
     reset_peak_rss()
     start = time.perf_counter()
-    out = predict(model, images, PREDICT_BATCH)
+    out = predict(net, x, PREDICT_BATCH)
     seconds = time.perf_counter() - start
     peak, after = hwm_bytes(), rss_bytes()
-    emit(dict(common, test="predict", batch=PREDICT_BATCH, samples=int(len(out)),
-              rss_before=before, rss_peak=peak, rss_after=after, peak_increase=peak - before,
-              seconds=seconds))
+    emit(dict(common, test="predict", workload=workload, batch=PREDICT_BATCH,
+              samples=int(len(out)), rss_before=before, rss_peak=peak, rss_after=after,
+              peak_increase=peak - before, seconds=seconds))
 
 
 def sine_windows(n=20000, steps=50):
@@ -125,7 +133,7 @@ def train_main(library, version, set_threads, train, devices=("cpu",), device_fi
 
 
 def memory_main(library, version, set_threads, fit, clear, devices=("cpu",), gpu=None,
-                cnn=None, predict=None):
+                predict_models=None, predict=None):
     """Memory given back, the runs of bench/memory_bench.cpp: (1) `fit(1024, x, y, 256)` one
     epoch of 784-1024-1024-10, then `clear(trial)` with the library's clearing idiom, RSS before,
     at peak and after; (2) --cycles cycles of fit 20 batches of 128 / clear, hidden width
@@ -143,19 +151,22 @@ def memory_main(library, version, set_threads, fit, clear, devices=("cpu",), gpu
     library handles, kernels), as bench/memory_bench.cpp does; used_context is the first reading,
     just after the context was made.
 
-    --test predict (CPU; `cnn` and `predict` given): predict_run instead, in a process of its
-    own."""
+    --test predict [--workload cnn|lstm] (CPU; `predict_models` and `predict` given):
+    predict_run instead, in a process of its own, `predict_models[workload]` being the pair
+    (model(), prepare(inputs)) it takes."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--cycles", type=int, default=100)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", choices=DEVICES)
     parser.add_argument("--test", default="clear", choices=["clear", "predict"])
+    parser.add_argument("--workload", default="cnn", choices=PREDICT_WORKLOADS)
     args = parser.parse_args()
     check_device(library, args.device, devices if args.test == "clear" else ("cpu",))
     set_threads(args.threads)
     if args.test == "predict":
+        model, prepare = predict_models[args.workload]
         predict_run({"library": library, "threads": args.threads, "version": version(),
-                     "device": args.device}, cnn, predict)
+                     "device": args.device}, args.workload, model, prepare, predict)
         return
     images, labels = train_split()
     x, y = images.reshape(60000, 784), labels

@@ -3,7 +3,7 @@ with PyTorch's clearing idiom (del model, optimizer; gc.collect(); and on a GPU
 torch.cuda.empty_cache(), which hands the caching allocator's free blocks back to the driver).
 
     /usr/bin/python3 bench/peers/torch_memory.py [--cycles 100] [--threads 2] [--device cuda]
-    /usr/bin/python3 bench/peers/torch_memory.py --test predict [--threads 2]
+    /usr/bin/python3 bench/peers/torch_memory.py --test predict [--workload cnn|lstm] [--threads 2]
 
 --test predict: inference under torch.inference_mode(), each batch's output copied into one
 preallocated tensor (what a user writes; PyTorch frees each intermediate once the next layer has
@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 
 from protocol import memory_main
+from torch_train import LstmNet
 
 
 def set_threads(threads):
@@ -47,11 +48,13 @@ def cnn():
                          nn.ReLU(), nn.Linear(128, 10), nn.Softmax(dim=1))
 
 
-def predict(model, images, batch):
-    x = torch.from_numpy(images[:, None, :, :])  # NCHW, no copy
+def predict(model, x, batch):
+    x = torch.from_numpy(x)  # no copy
     with torch.inference_mode():
-        out = torch.empty(x.shape[0], 10)
-        for i in range(0, x.shape[0], batch):
+        first = model(x[:batch])
+        out = torch.empty((x.shape[0],) + tuple(first.shape[1:]))
+        out[:batch] = first
+        for i in range(batch, x.shape[0], batch):
             out[i:i + batch] = model(x[i:i + batch])
     return out
 
@@ -83,4 +86,7 @@ class Gpu:
 
 if __name__ == "__main__":
     memory_main("pytorch", lambda: torch.__version__, set_threads, fit, clear,
-                devices=("cpu", "cuda"), gpu=Gpu, cnn=cnn, predict=predict)
+                devices=("cpu", "cuda"), gpu=Gpu,
+                predict_models={"cnn": (cnn, lambda images: images[:, None, :, :]),  # NCHW
+                                "lstm": (LstmNet, lambda windows: windows)},
+                predict=predict)

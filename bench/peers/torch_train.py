@@ -23,6 +23,20 @@ def fashion_mnist():
     return torch.from_numpy(x), torch.from_numpy(y)
 
 
+class LstmNet(nn.Module):
+    """The lstm workload's model: LSTM(64) over 50 steps of 1 feature, its last state to one
+    output."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(1, 64, batch_first=True)
+        self.head = nn.Linear(64, 1)
+
+    def forward(self, inputs):
+        out, _ = self.lstm(inputs)
+        return self.head(out[:, -1, :])
+
+
 def workload(name):
     if name == "mlp_small":
         x, y = fashion_mnist()
@@ -42,18 +56,7 @@ def workload(name):
         return model, x, y, nn.CrossEntropyLoss(), 64
     if name == "lstm":
         x, y = (torch.from_numpy(a) for a in sine_windows())
-
-        class Net(nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.lstm = nn.LSTM(1, 64, batch_first=True)
-                self.head = nn.Linear(64, 1)
-
-            def forward(self, inputs):
-                out, _ = self.lstm(inputs)
-                return self.head(out[:, -1, :])
-
-        return Net(), x, y, nn.MSELoss(), 64
+        return LstmNet(), x, y, nn.MSELoss(), 64
     raise SystemExit(f"unknown workload {name}")
 
 
