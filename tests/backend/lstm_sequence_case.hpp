@@ -71,6 +71,7 @@ struct LstmSequenceCase {
                             .recurrent_activation = recurrent_activation},
                    .timesteps = T,
                    .gates = gates,
+                   .gates_step = 4 * U,
                    .cells = cells,
                    .cell_step = latest_only ? 0 : U,
                    .recurrent = recurrent,

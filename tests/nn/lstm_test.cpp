@@ -86,40 +86,42 @@ TEST(LSTM, LastOutputIsTheLastStepOfTheSequence) {
 
 TEST(LSTM, AnInferencePassOutputsWhatATrainingPassDoesKeepingTheLatestStateOnly) {
   const std::int64_t batch = 5, timesteps = 6, features = 3, units = 4;
-  for (bool sequences : {false, true}) {
-    Session session({.name = "lstm_test"});
-    SessionScope scope(session);
-    Layer trained = LSTM(units, {.return_sequences = sequences});
-    Layer inferred = LSTM(units, {.return_sequences = sequences});
-    build_alike(trained, inferred, {timesteps, features});
-    const auto block = [](std::int64_t floats) {
-      return PoolResource::block_size(static_cast<std::size_t>(floats) * sizeof(float));
-    };
-    const std::size_t gates = block(batch * timesteps * 4 * units);
-    const std::size_t every_state = block(batch * timesteps * units);
+  for (bool sequences : {false, true})
+    for (bool bias : {true, false}) {
+      const std::string what = std::string("return_sequences ") + (sequences ? "on" : "off") +
+                               ", bias " + (bias ? "on" : "off");
+      Session session({.name = "lstm_test"});
+      SessionScope scope(session);
+      Layer trained = LSTM(units, {.return_sequences = sequences, .use_bias = bias});
+      Layer inferred = LSTM(units, {.return_sequences = sequences, .use_bias = bias});
+      build_alike(trained, inferred, {timesteps, features});
+      const auto block = [](std::int64_t floats) {
+        return PoolResource::block_size(static_cast<std::size_t>(floats) * sizeof(float));
+      };
+      const std::size_t gates = block(batch * timesteps * 4 * units);
+      const std::size_t every_state = block(batch * timesteps * units);
 
-    std::size_t before = activation_bytes(session);
-    trained->reserve(batch, true);
-    // Gates and cells (and without return_sequences every h_t but the last, which is y).
-    EXPECT_EQ(activation_bytes(session) - before, gates + every_state * (sequences ? 1 : 2))
-        << "return_sequences " << sequences;
-    before = activation_bytes(session);
-    inferred->reserve(batch, false);
-    EXPECT_EQ(activation_bytes(session) - before, gates + block(batch * units))
-        << "return_sequences " << sequences << ": gates and the latest cell state only";
+      std::size_t before = activation_bytes(session);
+      trained->reserve(batch, true);
+      // Gates and cells (and without return_sequences every h_t but the last, which is y).
+      EXPECT_EQ(activation_bytes(session) - before, gates + every_state * (sequences ? 1 : 2))
+          << what;
+      before = activation_bytes(session);
+      inferred->reserve(batch, false);
+      EXPECT_EQ(activation_bytes(session) - before, block(batch * 4 * units) + block(batch * units))
+          << what << ": the latest step's gates and cell state only";
 
-    const Tensor x = random_normal({batch, timesteps, features});
-    const Shape out = sequences ? Shape{batch, timesteps, units} : Shape{batch, units};
-    const Tensor y_trained = zeros(out), y_inferred = zeros(out), y_trained_inferring = zeros(out);
-    trained->forward(x, y_trained, true);
-    inferred->forward(x, y_inferred, false);
-    EXPECT_EQ(y_inferred.to_vector<float>(), y_trained.to_vector<float>())
-        << "return_sequences " << sequences;
-    // A layer reserved for training infers in the same layout, in its larger buffers.
-    trained->forward(x, y_trained_inferring, false);
-    EXPECT_EQ(y_trained_inferring.to_vector<float>(), y_trained.to_vector<float>())
-        << "return_sequences " << sequences;
-  }
+      const Tensor x = random_normal({batch, timesteps, features});
+      const Shape out = sequences ? Shape{batch, timesteps, units} : Shape{batch, units};
+      const Tensor y_trained = zeros(out), y_inferred = zeros(out),
+                   y_trained_inferring = zeros(out);
+      trained->forward(x, y_trained, true);
+      inferred->forward(x, y_inferred, false);
+      EXPECT_EQ(y_inferred.to_vector<float>(), y_trained.to_vector<float>()) << what;
+      // A layer reserved for training infers in the same layout, in its larger buffers.
+      trained->forward(x, y_trained_inferring, false);
+      EXPECT_EQ(y_trained_inferring.to_vector<float>(), y_trained.to_vector<float>()) << what;
+    }
 }
 
 TEST(LSTM, RefusesBackwardAfterAnInferencePass) {

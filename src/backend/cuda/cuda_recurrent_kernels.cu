@@ -83,7 +83,7 @@ std::size_t CudaRecurrentKernels::lstm_workspace_bytes(index_t units) const {
 
 void CudaRecurrentKernels::lstm_forward_sequence(Kernels& k, Scratch& scratch,
                                                  const LstmSequence& s) {
-  if (!runs_in_one_launch(s.step.units))
+  if (!runs_in_one_launch(s.step.units) || s.input != nullptr)  // the latter: not asked for
     return RecurrentKernels::lstm_forward_sequence(k, scratch, s);
   check_gates(s.step);
   if (s.step.batch <= 0 || s.timesteps <= 0) return;

@@ -22,6 +22,12 @@ class CudaRecurrentKernels final : public RecurrentKernels {
   /// The recurrent kernel transposed, for one-launch backward sequences: 16 * units^2 bytes up
   /// to kMaxSequenceUnits, else 0.
   std::size_t lstm_workspace_bytes(index_t units) const override;
+  /// False: the one launch reads every step's projection, formed by one cuBLAS gemm (the
+  /// gates of every step are kept at inference too, pending a GPU measurement of the other).
+  bool lstm_projects_input_per_step(index_t units) const override {
+    (void)units;
+    return false;
+  }
   void lstm_forward_sequence(Kernels& k, Scratch& scratch, const LstmSequence& s) override;
   void lstm_backward_sequence(Kernels& k, Scratch& scratch, const LstmSequence& s) override;
 

@@ -35,7 +35,7 @@ TABULA_HD inline void add_recurrent_column(index_t j, const LstmSequence& s, ind
     for (index_t r = 0; r < kMaxSequenceRows; ++r)
       if (r < rows) sum[r] += h[r * h_ld + k] * w;
   }
-  float* gates = s.gates + b0 * s.step.gates_ld + t * G + j;
+  float* gates = s.gates_at(t) + b0 * s.step.gates_ld + j;
   for (index_t r = 0; r < kMaxSequenceRows; ++r)
     if (r < rows) gates[r * s.step.gates_ld] += sum[r];
 }
@@ -47,7 +47,7 @@ TABULA_HD inline void add_recurrent_column(index_t j, const LstmSequence& s, ind
 TABULA_HD inline void recurrent_gradient(index_t i, const LstmSequence& s, const float* recurrent_t,
                                          index_t t) {
   const index_t U = s.step.units, b = i / U, k = i % U;
-  const float* dgates = s.gates + b * s.step.gates_ld + t * 4 * U;
+  const float* dgates = s.gates_at(t) + b * s.step.gates_ld;
   const float* w = recurrent_t + k;
   float sum[4] = {};
 #if defined(__CUDA_ARCH__)
@@ -75,7 +75,7 @@ TABULA_HD void lstm_forward_block(const LstmSequence& s, index_t b0, index_t row
     step.h_ld = s.h_ld_at(t);
     const float* c_prev = t > 0 ? s.cell_at(t - 1) : nullptr;
     for (index_t i = thread; i < rows * U; i += threads)
-      lstm_forward(b0 * U + i, step, s.gates + t * G, c_prev, s.cell_at(t), s.h_at(t));
+      lstm_forward(b0 * U + i, step, s.gates_at(t), c_prev, s.cell_at(t), s.h_at(t));
     barrier();  // h_t is in, for step t + 1
   }
 }
@@ -86,11 +86,11 @@ TABULA_HD void lstm_forward_block(const LstmSequence& s, index_t b0, index_t row
 template <typename Barrier>
 TABULA_HD void lstm_backward_block(const LstmSequence& s, const float* recurrent_t, index_t b0,
                                    index_t rows, index_t thread, index_t threads, Barrier barrier) {
-  const index_t T = s.timesteps, U = s.step.units, G = 4 * U;
+  const index_t T = s.timesteps, U = s.step.units;
   for (index_t t = T; t-- > 0;) {
     const float* c_prev = t > 0 ? s.cell_at(t - 1) : nullptr;
     for (index_t i = thread; i < rows * U; i += threads)
-      lstm_backward(b0 * U + i, s.step, s.gates + t * G, c_prev, s.cell_at(t),
+      lstm_backward(b0 * U + i, s.step, s.gates_at(t), c_prev, s.cell_at(t),
                     t == T - 1 ? nullptr : s.dh, s.dy_at(t), s.dc);
     if (t == 0) break;  // h_{-1} = 0: no earlier state
     barrier();          // step t's gate gradients are in; dh has been read

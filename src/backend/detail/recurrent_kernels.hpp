@@ -31,16 +31,26 @@ struct LstmStep {
   Activation recurrent_activation = Activation::sigmoid;  ///< on i, f, o (tanh or sigmoid)
 };
 
-/// A whole LSTM sequence of `timesteps` steps for `step.batch` samples, its gates laid out
-/// (batch, timesteps, 4U) as LstmStep describes (gates_ld = T * 4U). Where c_t and h_t live
-/// depends on the pass and the layer: `cell_at` and `h_at` say. Training keeps every state for
-/// backward, cells (batch, T, U) (cell_ld = T * U, cell_step = U), h_t in the layer's output y
-/// or a buffer of its own; inference keeps the latest only, each step overwriting the one
-/// before in place (cell_step = hidden_step = 0), which every step's reads-before-writes allow.
+/// A whole LSTM sequence of `timesteps` steps for `step.batch` samples. Where its gates, c_t
+/// and h_t live depends on the pass and the layer: `gates_at`, `cell_at` and `h_at` say.
+/// Training keeps every step's for backward: gates (batch, T, 4U) (gates_ld = T * 4U,
+/// gates_step = 4U), cells (batch, T, U) (cell_ld = T * U, cell_step = U), h_t in the layer's
+/// output y or a buffer of its own. Inference keeps the latest only, each step overwriting the
+/// one before in place (cell_step = hidden_step = 0), which every step's reads-before-writes
+/// allow; where the device projects the input per step (`input` set), the gates too
+/// (gates (batch, 4U), gates_ld = 4U, gates_step = 0).
 struct LstmSequence {
   LstmStep step;  ///< h_ld is per timestep (h_ld_at); dy_ld is dy's
   index_t timesteps = 0;
-  float* gates = nullptr;            ///< (batch, T, 4U)
+  float* gates = nullptr;  ///< step t's at gates + t * gates_step, rows step.gates_ld apart
+  index_t gates_step = 0;  ///< 4U where every step's are kept, 0 where the latest are
+  /// Null: on entry `gates` holds x_t · kernel + bias of every step (the layer's one gemm).
+  /// Else each step's are formed here, from x (batch, T, features) and the layer's kernel
+  /// (features, 4U) and bias (4U, or null): RecurrentKernels::lstm_projects_input_per_step.
+  const float* input = nullptr;
+  index_t features = 0;
+  const float* kernel = nullptr;
+  const float* bias = nullptr;
   float* cells = nullptr;            ///< c_t at cells + t * cell_step, rows step.cell_ld apart
   index_t cell_step = 0;             ///< U where every c_t is kept, 0 where only the latest is
   const float* recurrent = nullptr;  ///< the recurrent kernel, (U, 4U) row-major
@@ -58,11 +68,13 @@ struct LstmSequence {
   /// lstm_workspace_bytes(units) bytes of workspace for the device's own use (null when 0).
   float* workspace = nullptr;
 
-  /// Whether backward can run on what forward left: every c_t and h_t (with one step, the
-  /// latest is every one).
+  /// Whether backward can run on what forward left: every step's gates, c_t and h_t (with one
+  /// step, the latest is every one).
   TABULA_HD bool keeps_every_state() const {
-    return timesteps == 1 || (cell_step == step.units && hidden_step == step.units);
+    return timesteps == 1 ||
+           (gates_step == 4 * step.units && cell_step == step.units && hidden_step == step.units);
   }
+  TABULA_HD float* gates_at(index_t t) const { return gates + t * gates_step; }
   TABULA_HD float* cell_at(index_t t) const { return cells + t * cell_step; }
   TABULA_HD float* h_at(index_t t) const {
     return t == timesteps - 1 ? last_hidden : hidden + t * hidden_step;
@@ -105,11 +117,22 @@ class RecurrentKernels {
     return 0;
   }
 
+  /// Whether an inference sequence here forms each step's input projection itself
+  /// (LstmSequence::input), so that the layer keeps one step's gates instead of every step's.
+  /// True by default: that is a gemm (and a bias) more per step on the default path. A device
+  /// that runs the whole sequence in one launch says false.
+  virtual bool lstm_projects_input_per_step(index_t units) const {
+    (void)units;
+    return true;
+  }
+
   /// The forward recurrence of a whole sequence. On entry `s.gates` holds every step's
-  /// x_t · kernel + bias; on return every step's gate activations (as lstm_forward_step leaves
-  /// them), and every c_t and h_t are written (cell_at, h_at). The default runs, per timestep,
-  /// one `k.gemm` (h_{t-1} · recurrent_kernel, its packing from `scratch`) and then one
-  /// lstm_forward_step, which may therefore write h_t over h_{t-1}.
+  /// x_t · kernel + bias, unless `s.input` is set; on return every step's gate activations (as
+  /// lstm_forward_step leaves them; the latest only where s.gates_step is 0), and every c_t and
+  /// h_t are written (cell_at, h_at). The default runs, per timestep, the input projection
+  /// where `s.input` is set (a `k.gemm` and `k.add_bias`), one `k.gemm` (h_{t-1} ·
+  /// recurrent_kernel, its packing from `scratch`) and then one lstm_forward_step, which may
+  /// therefore write h_t over h_{t-1}.
   virtual void lstm_forward_sequence(Kernels& k, Scratch& scratch, const LstmSequence& s);
 
   /// The backward recurrence of a whole sequence, after lstm_forward_sequence: on return

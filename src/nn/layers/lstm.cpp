@@ -44,8 +44,9 @@ Activation lstm_activation(std::string_view option, const std::string& value) {
 //   recurrence_         what the device's recurrence asks for (lstm_workspace_bytes), if any:
 //                       the backward pass's workspace, reserved for training only, and carved
 //                       from an execution plan's shared workspace when one is lent
-// An inference pass keeps no state for backward: the gates as above (one gemm projects every
-// timestep's input), the latest c_t only (cells_ is (B, U)), and the latest h_t in y itself.
+// An inference pass keeps no state for backward: the latest c_t only (cells_ is (B, U)), the
+// latest h_t in y itself, and where the device projects each step's input as it goes (the
+// CPU), the latest step's gates only (gates_ is (B, 4U)); else every step's, as above.
 class LSTMLayer final : public LayerImpl {
  public:
   LSTMLayer(std::int64_t units, const LSTMOptions& options)
@@ -89,7 +90,9 @@ class LSTMLayer final : public LayerImpl {
     const auto buffer = [&](Shape shape, Category category, const char* what) {
       return empty(shape, {.category = category, .name = name() + "/" + what});
     };
-    gates_ = buffer({batch, timesteps_, 4 * units_}, Category::activations, "gates");
+    gates_ = buffer(training || !projects_per_step() ? Shape{batch, timesteps_, 4 * units_}
+                                                     : Shape{batch, 4 * units_},
+                    Category::activations, "gates");
     cells_ = buffer(training ? Shape{batch, timesteps_, units_} : Shape{batch, units_},
                     Category::activations, "cells");
     if (training && !return_sequences_) {
@@ -109,13 +112,14 @@ class LSTMLayer final : public LayerImpl {
       }
     }
     const index_t T = timesteps_, U = units_, G = 4 * units_;
-    // The input projection and the recurrence's steps; for training also the backward GEMMs.
+    // The input projection, of every step at once and of one, and the recurrence's steps; for
+    // training also the backward GEMMs.
     const detail::GemmExtents gemms[] = {
-        {batch * T, G, features_}, {batch, G, U}, {U, G, batch * T - 1},
-        {U, G, batch - 1},         {batch, U, G}, {features_, G, batch * T},
-        {batch * T, features_, G}};
+        {batch * T, G, features_}, {batch, G, features_},    {batch, G, U},
+        {U, G, batch * T - 1},     {U, G, batch - 1},        {batch, U, G},
+        {features_, G, batch * T}, {batch * T, features_, G}};
     packing_ = detail::reserve_gemm_packing(name(), kernel_->value,
-                                            std::span(gemms, training ? std::size(gemms) : 2));
+                                            std::span(gemms, training ? std::size(gemms) : 3));
   }
 
   void do_release_batch_buffers() noexcept override {
@@ -130,15 +134,22 @@ class LSTMLayer final : public LayerImpl {
     detail::SessionScratch scratch(kernel_->value, packing_);  // the GEMMs' packing buffers
     auto& rk = detail::recurrent_kernels_for(x.device());
     const index_t T = timesteps_, G = 4 * units_;
-    float* gates = f32(gates_);
-
-    // Every timestep's input projection in one gemm: (rows * T, F) · (F, 4U); the recurrence
-    // adds h_{t-1} · recurrent_kernel step by step.
-    k.gemm(scratch, false, false, rows * T, G, features_, 1.0f, f32(x), features_,
-           f32(kernel_->value), G, 0.0f, gates, G);
-    if (bias_) k.add_bias(gates, f32(bias_->value), rows * T, G);
-
-    const detail::LstmSequence sequence = sequence_of(rows, y, training);
+    detail::LstmSequence sequence = sequence_of(rows, y, training);
+    if (training || !projects_per_step()) {
+      // Every timestep's input projection in one gemm: (rows * T, F) · (F, 4U); the
+      // recurrence adds h_{t-1} · recurrent_kernel step by step.
+      float* gates = f32(gates_);
+      k.gemm(scratch, false, false, rows * T, G, features_, 1.0f, f32(x), features_,
+             f32(kernel_->value), G, 0.0f, gates, G);
+      if (bias_) k.add_bias(gates, f32(bias_->value), rows * T, G);
+    } else {  // each step's, one step's gates at a time
+      sequence.step.gates_ld = G;
+      sequence.gates_step = 0;
+      sequence.input = f32(x);
+      sequence.features = features_;
+      sequence.kernel = f32(kernel_->value);
+      sequence.bias = bias_ ? f32(bias_->value) : nullptr;
+    }
     rk.lstm_forward_sequence(k, scratch, sequence);
     kept_every_state_ = sequence.keeps_every_state();
   }
@@ -220,6 +231,7 @@ class LSTMLayer final : public LayerImpl {
                                     .recurrent_activation = recurrent_activation_},
                            .timesteps = T,
                            .gates = f32(gates_),
+                           .gates_step = 4 * U,
                            .cells = f32(cells_),
                            .cell_step = training ? U : 0,
                            .recurrent = f32(recurrent_kernel_->value)};
@@ -254,6 +266,13 @@ class LSTMLayer final : public LayerImpl {
             .recurrence_at = 2 * state,
             .recurrence_bytes = recurrence,
             .bytes = 2 * state + recurrence};
+  }
+
+  // Whether an inference pass here projects each step's input as it goes (one step's gates
+  // kept), rather than every step's in one gemm.
+  bool projects_per_step() const {
+    return detail::recurrent_kernels_for(kernel_->value.device())
+        .lstm_projects_input_per_step(units_);
   }
 
   index_t checked_rows(const Tensor& x) const {
