@@ -52,4 +52,13 @@ void HostResource::do_deallocate(void* p, std::size_t bytes, std::size_t) noexce
   ::munmap(p, detail::round_up(bytes, page_size()));
 }
 
+void HostResource::do_discard(void* p, std::size_t bytes) noexcept {
+  // Only pages wholly inside the range: the bytes around it belong to live blocks.
+  const auto start = reinterpret_cast<std::uintptr_t>(p);
+  const std::uintptr_t first = detail::round_up(start, page_size());
+  const std::uintptr_t last = (start + bytes) / page_size() * page_size();
+  // Advice the kernel may refuse changes nothing that anyone reads: nothing to report.
+  if (last > first) (void)::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
 }  // namespace tabula

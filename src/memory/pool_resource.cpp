@@ -299,6 +299,9 @@ std::size_t PoolResource::release_locked() noexcept {
       --stats_.segments;
       ++stats_.upstream_deallocations;
     } else {
+      // The segment stays for its live blocks; the memory under its free ones need not.
+      for (Block* b = s.first; b != nullptr; b = b->next)
+        if (b->free) upstream_.discard(b->ptr, b->size);
       if (keep != it) *keep = std::move(*it);
       ++keep;
     }

@@ -55,6 +55,45 @@ TEST(StatsAdaptor, CountsBytesCallsAndPeak) {
   EXPECT_EQ(stats.stats().current, 0u);
 }
 
+// Adaptors pass discards through, so that a pool over them still gives pages back.
+TEST(LimitAndStatsAdaptors, PassDiscardsToTheirUpstream) {
+  HostResource host;
+  LimitAdaptor limit(host, 0);
+  StatsAdaptor stats(limit);
+  const std::size_t page = HostResource::page_size();
+  auto* p = static_cast<unsigned char*>(stats.allocate(2 * page));
+  p[0] = p[page] = 9;
+  stats.discard(p, page);
+  EXPECT_EQ(p[0], 0) << "the page reached the host resource";
+  EXPECT_EQ(p[page], 9);
+  stats.deallocate(p, 2 * page);
+}
+
+TEST(MemoryResource, DiscardsNothingByDefault) {
+  HostResource host;
+  // A resource that only forwards allocations: discard is the base class's no-op.
+  class Forwarding final : public MemoryResource {
+   public:
+    explicit Forwarding(MemoryResource& upstream)
+        : MemoryResource(upstream.device()), upstream_(upstream) {}
+
+   private:
+    void* do_allocate(std::size_t bytes, std::size_t alignment) override {
+      return upstream_.allocate(bytes, alignment);
+    }
+    void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) noexcept override {
+      upstream_.deallocate(p, bytes, alignment);
+    }
+    MemoryResource& upstream_;
+  } forwarding(host);
+  const std::size_t page = HostResource::page_size();
+  auto* p = static_cast<unsigned char*>(forwarding.allocate(page));
+  p[0] = 9;
+  forwarding.discard(p, page);
+  EXPECT_EQ(p[0], 9);
+  forwarding.deallocate(p, page);
+}
+
 TEST(MemoryResource, RejectsAnAlignmentThatIsNotAPowerOfTwo) {
   HostResource host;
   EXPECT_THROW(host.allocate(10, 3), InvalidArgument);

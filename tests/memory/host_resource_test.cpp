@@ -40,6 +40,38 @@ TEST(HostResource, GivesPagesBackToTheOsOnDeallocate) {
   EXPECT_LE(testing::rss_bytes(), before + 1 * kMiB);
 }
 
+// Discarded pages read as zero afterwards (anonymous private memory); a page only partly in
+// the range keeps its bytes, as those around the range may be a live block's.
+TEST(HostResource, DiscardGivesBackTheWholePagesInARangeAndKeepsEveryOtherByte) {
+  HostResource host;
+  const std::size_t page = HostResource::page_size();
+  auto* p = static_cast<unsigned char*>(host.allocate(4 * page));
+  std::memset(p, 0xAB, 4 * page);
+  host.discard(p + 100, 3 * page);  // pages 1 and 2 whole; 0 and 3 in part
+  for (std::size_t i = 0; i < 4 * page; ++i) {
+    const bool discarded = i >= page && i < 3 * page;
+    ASSERT_EQ(p[i], discarded ? 0 : 0xAB) << "byte " << i << " (page " << i / page << ")";
+  }
+  host.discard(p + 1, page);  // no whole page inside: nothing changes
+  EXPECT_EQ(p[1], 0xAB);
+  EXPECT_EQ(p[page], 0);
+  std::memset(p, 0xCD, 4 * page);  // the mapping stays usable
+  EXPECT_EQ(p[2 * page], 0xCD);
+  host.deallocate(p, 4 * page);
+}
+
+TEST(HostResource, DiscardTakesThePagesOutOfTheRss) {
+  if (testing::under_sanitizer()) GTEST_SKIP() << "RSS is not meaningful under a sanitizer";
+  HostResource host;
+  const std::size_t before = testing::rss_bytes();
+  void* p = host.allocate(64 * kMiB);
+  std::memset(p, 7, 64 * kMiB);
+  EXPECT_GE(testing::rss_bytes(), before + 63 * kMiB);
+  host.discard(p, 64 * kMiB);
+  EXPECT_LE(testing::rss_bytes(), before + 1 * kMiB);
+  host.deallocate(p, 64 * kMiB);
+}
+
 TEST(HostResource, ReportsARefusedMappingAsOutOfMemory) {
   HostResource host;
   const std::size_t absurd = std::size_t{1} << 60;

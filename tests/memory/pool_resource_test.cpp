@@ -423,6 +423,49 @@ TEST(PoolResource, ReleaseGivesBackOnlyWhollyFreeSegments) {
   EXPECT_EQ(pool.stats().upstream_deallocations, 2u);
 }
 
+// A segment kept for its live blocks keeps no pages under its free ones: on the host they read
+// as zero after release(), while every byte of the live blocks is intact.
+TEST(PoolResource, ReleaseDiscardsThePagesUnderTheFreeBlocksOfTheSegmentsItKeeps) {
+  HostResource host;
+  PoolResource pool(host);
+  const std::size_t middle_bytes = 300 * kKiB;
+  auto* first = static_cast<unsigned char*>(pool.allocate(100));
+  auto* middle = static_cast<unsigned char*>(pool.allocate(middle_bytes));
+  auto* last = static_cast<unsigned char*>(pool.allocate(100));
+  ASSERT_EQ(pool.stats().segments, 1u) << "three small requests share one segment";
+  std::memset(first, 0x11, 100);
+  std::memset(middle, 0x22, middle_bytes);
+  std::memset(last, 0x33, 100);
+  pool.deallocate(middle, middle_bytes);
+  EXPECT_EQ(pool.release(), 0u) << "no segment is wholly free";
+  EXPECT_EQ(pool.stats().reserved, 2 * kMiB) << "the segment stays";
+  const std::size_t page = HostResource::page_size();
+  std::size_t zeros = 0;
+  for (std::size_t i = 0; i < middle_bytes; ++i) {
+    const auto at = reinterpret_cast<std::uintptr_t>(middle + i);
+    const bool whole_page_inside =
+        at / page * page >= reinterpret_cast<std::uintptr_t>(middle) &&
+        at / page * page + page <= reinterpret_cast<std::uintptr_t>(middle) + middle_bytes;
+    if (whole_page_inside) {
+      ASSERT_EQ(middle[i], 0) << "byte " << i << " of the freed block";
+      ++zeros;
+    }
+  }
+  EXPECT_GE(zeros, middle_bytes - 2 * page) << "every whole page of the freed block";
+  for (std::size_t i = 0; i < 100; ++i) {
+    ASSERT_EQ(first[i], 0x11) << "byte " << i << " of a live block";
+    ASSERT_EQ(last[i], 0x33) << "byte " << i << " of a live block";
+  }
+  // The freed block serves the next request as before.
+  auto* again = static_cast<unsigned char*>(pool.allocate(middle_bytes));
+  std::memset(again, 0x44, middle_bytes);
+  EXPECT_EQ(again[middle_bytes - 1], 0x44);
+  pool.deallocate(again, middle_bytes);
+  pool.deallocate(first, 100);
+  pool.deallocate(last, 100);
+  ASSERT_NO_THROW(pool.validate());
+}
+
 TEST(PoolResource, ReleasesCachedSegmentsAndRetriesWhenUpstreamRefuses) {
   HostResource host;
   LimitAdaptor limit(host, 8 * kMiB);

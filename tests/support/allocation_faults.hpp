@@ -47,6 +47,7 @@ class FaultInjectingResource final : public MemoryResource {
  private:
   void* do_allocate(std::size_t bytes, std::size_t alignment) override;
   void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) noexcept override;
+  void do_discard(void* p, std::size_t bytes) noexcept override { upstream_.discard(p, bytes); }
 
   MemoryResource& upstream_;
   AllocationFaults& faults_;

@@ -12,7 +12,8 @@ namespace tabula {
 /// shows it in its RSS; pages unmapped here leave the RSS at once. Every request is rounded up
 /// to whole pages, so this resource is meant to sit under a pool, not to serve small tensors.
 /// Alignments up to the page size come for free; larger ones are met by mapping more and
-/// trimming. Stateless and thread-safe.
+/// trimming. `discard` gives the whole pages of a range back with `madvise(MADV_DONTNEED)`,
+/// keeping the mapping. Stateless and thread-safe.
 class HostResource final : public MemoryResource {
  public:
   HostResource() noexcept : MemoryResource(Device::cpu()) {}
@@ -23,6 +24,7 @@ class HostResource final : public MemoryResource {
  private:
   void* do_allocate(std::size_t bytes, std::size_t alignment) override;
   void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) noexcept override;
+  void do_discard(void* p, std::size_t bytes) noexcept override;
 };
 
 }  // namespace tabula

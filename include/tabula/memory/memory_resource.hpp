@@ -35,12 +35,25 @@ class MemoryResource {
   void deallocate(void* p, std::size_t bytes,
                   std::size_t alignment = kDefaultAlignment) noexcept;
 
+  /// @brief Says that bytes [p, p + bytes) inside a live allocation from `allocate` hold
+  /// nothing anyone will read: the resource may hand the memory under them back to the OS,
+  /// keeping the allocation (host memory: the whole pages inside the range, which then read
+  /// as zero). What a pool calls for its free blocks when it releases its cache. The default
+  /// does nothing (device memory cannot give back part of an allocation).
+  void discard(void* p, std::size_t bytes) noexcept {
+    if (p != nullptr && bytes > 0) do_discard(p, bytes);
+  }
+
   /// The device whose memory this resource hands out.
   Device device() const noexcept { return device_; }
 
  private:
   virtual void* do_allocate(std::size_t bytes, std::size_t alignment) = 0;
   virtual void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) noexcept = 0;
+  virtual void do_discard(void* p, std::size_t bytes) noexcept {
+    (void)p;
+    (void)bytes;
+  }
 
   Device device_;
 };

@@ -50,7 +50,8 @@ struct PoolStats {
 ///
 /// Segments are taken from upstream on demand and kept when their blocks are freed, so a
 /// training step that repeats the same requests costs no system call. `release()` gives every
-/// wholly free segment back upstream; a session calls it when it is cleared.
+/// wholly free segment back upstream, and the pages under the free blocks of the others; a
+/// session calls it when it is cleared and on release_cached_memory().
 ///
 /// Every block is a multiple of `kGranule` (64) bytes and aligned to at least 64 bytes. The
 /// search is best fit: the smallest free block that can hold the request at its alignment
@@ -70,8 +71,9 @@ class PoolResource final : public MemoryResource {
   /// owners must be gone by then; sessions free all their blocks before destroying a pool).
   ~PoolResource() override;
 
-  /// @brief Gives every wholly free segment back upstream.
-  /// @return the bytes given back.
+  /// @brief Gives every wholly free segment back upstream, and discards (MemoryResource::discard)
+  /// the free blocks of the others, so that on the host their whole pages leave the RSS too.
+  /// @return the bytes of the segments given back.
   std::size_t release() noexcept;
 
   PoolStats stats() const;

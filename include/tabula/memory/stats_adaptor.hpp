@@ -34,6 +34,7 @@ class StatsAdaptor final : public MemoryResource {
  private:
   void* do_allocate(std::size_t bytes, std::size_t alignment) override;
   void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) noexcept override;
+  void do_discard(void* p, std::size_t bytes) noexcept override { upstream_.discard(p, bytes); }
 
   MemoryResource& upstream_;
   std::atomic<std::size_t> current_{0};
