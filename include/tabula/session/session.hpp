@@ -84,7 +84,8 @@ class Session {
   std::vector<LiveObject> live_objects() const;
   /// Makes `peak` equal `current` on every device of this session.
   void reset_peak_memory() noexcept;
-  /// Gives cached free segments back upstream; returns the bytes given back.
+  /// Gives cached free segments back upstream, and on the host the pages under the free
+  /// blocks of the segments kept for live tensors; returns the bytes of the segments given back.
   std::size_t release_cached_memory() noexcept;
 
   /// A Keras-style unique name for this session: "dense", "dense_1", ...
@@ -116,7 +117,8 @@ MemoryInfo memory_info(Device device);
 /// Resets the peak of `device` and of every session on it.
 void reset_peak_memory(Device device) noexcept;
 
-/// Gives every session's cached free segments on `device` back; returns the bytes.
+/// Gives every session's cached free segments on `device` back (on the host, the pages under
+/// the free blocks of the others too); returns the bytes of the segments.
 std::size_t release_cached_memory(Device device) noexcept;
 
 /// @brief One live session as `live_sessions()` lists it.
