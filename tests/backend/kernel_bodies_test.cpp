@@ -467,18 +467,25 @@ void expect_near(const std::vector<float>& got, const std::vector<float>& expect
     }
 }
 
-TEST(KernelBodies, LstmSequenceBlocksComputeWhatTheStepByStepRecurrenceDoes) {
-  Session session({.name = "lstm_sequence"});
-  SessionScratch scratch(session.core(), Device::cpu());
+// The CPU's step-by-step recurrence, the reference of the block programs, and the launches
+// they run in: blocks of one sample and of several (a last block with fewer), one thread and a
+// few that do not divide the work evenly.
+class LstmSequenceBlocks : public ::testing::Test {
+ protected:
+  struct Launch {
+    index_t rows_per_block, threads;
+  };
+  static constexpr Launch kLaunches[] = {{1, 1}, {2, 3}, {bodies::kMaxSequenceRows, 5}};
+
+  Session session{{.name = "lstm_sequence"}};
+  SessionScratch scratch{session.core(), Device::cpu()};
   CpuKernels cpu;
   CpuRecurrentKernels cpu_recurrent;
-  // Blocks of one sample and of several (a last block with fewer), one thread and a few that
-  // do not divide the work evenly.
-  const struct {
-    index_t rows_per_block, threads;
-  } launches[] = {{1, 1}, {2, 3}, {bodies::kMaxSequenceRows, 5}};
+};
+
+TEST_F(LstmSequenceBlocks, ComputeWhatTheStepByStepRecurrenceDoes) {
   for (const LstmSequenceCase& c : testing::lstm_sequence_cases()) {
-    for (const auto& launch : launches) {
+    for (const Launch& launch : kLaunches) {
       const std::string what = c.str() + ", " + std::to_string(launch.rows_per_block) +
                                " rows per block, " + std::to_string(launch.threads) + " threads";
       HostLstmSequence steps(c), blocks(c);
@@ -509,14 +516,7 @@ TEST(KernelBodies, LstmSequenceBlocksComputeWhatTheStepByStepRecurrenceDoes) {
 
 // Inference's layout, each step writing c_t and h_t over c_{t-1} and h_{t-1}: step by step and
 // in blocks, the same gate activations and the same last states as with every state kept.
-TEST(KernelBodies, LstmSequencesKeepingTheLatestStateOnlyEndInTheStatesOfFullOnes) {
-  Session session({.name = "lstm_sequence"});
-  SessionScratch scratch(session.core(), Device::cpu());
-  CpuKernels cpu;
-  CpuRecurrentKernels cpu_recurrent;
-  const struct {
-    index_t rows_per_block, threads;
-  } launches[] = {{1, 1}, {2, 3}, {bodies::kMaxSequenceRows, 5}};
+TEST_F(LstmSequenceBlocks, KeepingTheLatestStateOnlyEndInTheStatesOfFullSequences) {
   for (const LstmSequenceCase& kept_case : testing::lstm_sequence_cases()) {
     const LstmSequenceCase c = kept_case.keeping_latest_only(true);
     HostLstmSequence kept(kept_case), steps(c);
@@ -530,7 +530,7 @@ TEST(KernelBodies, LstmSequencesKeepingTheLatestStateOnlyEndInTheStatesOfFullOne
     if (c.every_step)
       expect_near(steps.hidden, kept.hidden, c.str() + ", step by step: every hidden state");
     expect_near(steps.last, kept.last, c.str() + ", step by step: last hidden state");
-    for (const auto& launch : launches) {
+    for (const Launch& launch : kLaunches) {
       const std::string what = c.str() + ", " + std::to_string(launch.rows_per_block) +
                                " rows per block, " + std::to_string(launch.threads) + " threads";
       HostLstmSequence blocks(c);
