@@ -337,8 +337,9 @@ void CpuKernels::col2im(const Window2d& w, const float* columns, index_t first, 
 namespace {
 
 // Calls f(oh, ow, h0, h1, w0, w1) with the window clipped to the input for every output.
+// Inlined, so that a caller's vector clones (TABULA_VECTOR_CLONES) hold its loops too.
 template <typename F>
-void for_each_window(const Window2d& w, F&& f) {
+[[gnu::always_inline]] inline void for_each_window(const Window2d& w, F&& f) {
   for (index_t oh = 0; oh < w.out_h; ++oh) {
     const index_t h_start = oh * w.stride_h - w.pad_top;
     const index_t h0 = std::max<index_t>(h_start, 0);
@@ -359,6 +360,20 @@ namespace {
 // Pooling runs over samples in parts: samples are independent, so the parts give bitwise the
 // result of one pass.
 
+// Folds the C channels of one input position (x + at) into the running maxima out, and with
+// kArgmax their positions arg: a larger value replaces the maximum, so ties keep the first.
+// Selects, not branches, so the loop vectorises.
+template <bool kArgmax>
+[[gnu::always_inline]] inline void fold_max(const float* x, index_t at, index_t C,
+                                            float* __restrict out, std::int32_t* __restrict arg) {
+  for (index_t c = 0; c < C; ++c) {
+    const float v = x[at + c];
+    const bool larger = v > out[c];
+    out[c] = larger ? v : out[c];
+    if constexpr (kArgmax) arg[c] = larger ? static_cast<std::int32_t>(at + c) : arg[c];
+  }
+}
+
 // The samples' maxima, and with kArgmax their positions (a training pass; inference has none
 // to keep). Inlined into max_pool_samples' clones, so that each loop vectorises for each.
 template <bool kArgmax>
@@ -369,30 +384,19 @@ template <bool kArgmax>
   for (index_t n = first_sample; n < first_sample + samples; ++n) {
     const index_t in_base = n * w.in_h * w.in_w * C;
     const index_t out_base = n * w.out_h * w.out_w * C;
-    for_each_window(w, [&](index_t oh, index_t ow, index_t h0, index_t h1, index_t w0,
-                           index_t w1) {
-      float* __restrict out = y + out_base + (oh * w.out_w + ow) * C;
-      std::int32_t* __restrict arg =
-          kArgmax ? argmax + out_base + (oh * w.out_w + ow) * C : nullptr;
-      // Start from the window's first element (windows are never empty), then keep the first
-      // maximum: selects, not branches, so the channel loop vectorises.
+    for_each_window(w, [&](index_t oh, index_t ow, index_t h0, index_t h1, index_t w0, index_t w1) {
+      float* out = y + out_base + (oh * w.out_w + ow) * C;
+      std::int32_t* arg = kArgmax ? argmax + out_base + (oh * w.out_w + ow) * C : nullptr;
+      // Start from the window's first element (windows are never empty); folding it in again
+      // changes nothing, as it is not larger than itself.
       const index_t first = in_base + (h0 * w.in_w + w0) * C;
       for (index_t c = 0; c < C; ++c) {
         out[c] = x[first + c];
         if constexpr (kArgmax) arg[c] = static_cast<std::int32_t>(first + c);
       }
-      for (index_t ih = h0; ih < h1; ++ih) {
-        for (index_t iw = w0; iw < w1; ++iw) {
-          const index_t at = in_base + (ih * w.in_w + iw) * C;
-          if (at == first) continue;
-          for (index_t c = 0; c < C; ++c) {
-            const float v = x[at + c];
-            const bool larger = v > out[c];
-            out[c] = larger ? v : out[c];
-            if constexpr (kArgmax) arg[c] = larger ? static_cast<std::int32_t>(at + c) : arg[c];
-          }
-        }
-      }
+      for (index_t ih = h0; ih < h1; ++ih)
+        for (index_t iw = w0; iw < w1; ++iw)
+          fold_max<kArgmax>(x, in_base + (ih * w.in_w + iw) * C, C, out, arg);
     });
   }
 }
